@@ -1,0 +1,159 @@
+"""Forward-only migration runner for the SQL in sql_functions/migrations.
+
+Each pending migration runs in its own transaction under a transaction-scoped advisory lock, so any
+number of processes may migrate the same database at once: the first applies, the others wait, then
+see the version recorded and skip it. An applied migration whose file changed is refused (checksums).
+The psql loop in docs/dba.md performs exactly the same statements, so both paths give one result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+# 'tistate' as a number; the same constant appears in sql_functions/psql_migrate.sh.
+ADVISORY_LOCK_KEY = 7_454_871_387_525_470
+_FILE_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationError(Exception):
+    """The database's migration history does not match the bundled migrations."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+    checksum: str
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    def read(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    version: int
+    name: str
+    checksum: str
+
+
+def migrations_dir() -> Path:
+    """The bundled migrations (inside the wheel), else the checkout's sql_functions/migrations."""
+    bundled = resources.files("tistate").joinpath("sql_functions", "migrations")
+    if bundled.is_dir():
+        return Path(str(bundled))
+    checkout = Path(__file__).resolve().parents[2] / "sql_functions" / "migrations"
+    if checkout.is_dir():
+        return checkout
+    raise MigrationError("no migrations found: neither bundled nor in a checkout")
+
+
+def discover(directory: Path | None = None) -> list[Migration]:
+    """All migration files in version order; refuses gaps, duplicates and badly named files."""
+    directory = directory or migrations_dir()
+    found: list[Migration] = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_PATTERN.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files must be named NNNN_snake_name.sql")
+        checksum = hashlib.sha256(path.read_bytes()).hexdigest()
+        found.append(Migration(int(match[1]), match[2], path, checksum))
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise MigrationError(f"{migration.filename}: expected version {expected:04d}")
+    return found
+
+
+def latest_version() -> int:
+    migrations = discover()
+    return migrations[-1].version if migrations else 0
+
+
+def applied(conn: psycopg.Connection[Any]) -> list[AppliedMigration]:
+    """What schema_migrations records, or nothing on a database never migrated."""
+    exists = conn.execute("SELECT to_regclass('tistate.schema_migrations') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return []
+    rows = conn.execute(
+        "SELECT version, name, checksum FROM tistate.schema_migrations ORDER BY version"
+    ).fetchall()
+    return [AppliedMigration(*row) for row in rows]
+
+
+def verify(conn: psycopg.Connection[Any], migrations: Iterable[Migration] | None = None) -> list[str]:
+    """Problems between the database's history and the bundled files (empty when consistent)."""
+    known = {m.version: m for m in (migrations if migrations is not None else discover())}
+    problems = []
+    for row in applied(conn):
+        migration = known.get(row.version)
+        if migration is None:
+            problems.append(f"version {row.version} ({row.name}) is applied but unknown to this code")
+        elif migration.checksum != row.checksum:
+            problems.append(
+                f"{migration.filename} was edited after it was applied (checksum mismatch)"
+            )
+    return problems
+
+
+def pending(conn: psycopg.Connection[Any]) -> list[Migration]:
+    done = {row.version for row in applied(conn)}
+    return [m for m in discover() if m.version not in done]
+
+
+def migrate(
+    conninfo: str,
+    *,
+    target: int | None = None,
+    on_applied: Callable[[Migration], None] | None = None,
+) -> list[Migration]:
+    """Apply every pending migration up to `target`; returns those this process applied."""
+    migrations = [m for m in discover() if target is None or m.version <= target]
+    done: list[Migration] = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        problems = verify(conn, discover())
+        if problems:
+            raise MigrationError("; ".join(problems))
+        for migration in migrations:
+            if _apply_one(conn, migration):
+                done.append(migration)
+            if on_applied:
+                on_applied(migration)
+    return done
+
+
+def _apply_one(conn: psycopg.Connection[Any], migration: Migration) -> bool:
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+        # Re-read under the lock: another process may have applied it while we waited.
+        recorded = {row.version: row for row in applied(conn)}
+        if migration.version in recorded:
+            if recorded[migration.version].checksum != migration.checksum:
+                raise MigrationError(f"{migration.filename} was edited after it was applied")
+            return False
+        conn.execute("SET LOCAL lock_timeout = '5s'")
+        conn.execute(sql.SQL(migration.read()))  # type: ignore[arg-type]  # trusted file content
+        conn.execute(
+            "INSERT INTO tistate.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+            (migration.version, migration.name, migration.checksum),
+        )
+    return True
+
+
+def migration_sql(version: int) -> str:
+    for migration in discover():
+        if migration.version == version:
+            return migration.read()
+    raise MigrationError(f"no migration with version {version}")
