@@ -1,0 +1,2 @@
+-- 0005_state_transitions: placeholder, being written in this session.
+SELECT 1;

@@ -1,0 +1,2 @@
+-- 0007_read_functions: placeholder, being written in this session.
+SELECT 1;
