@@ -84,7 +84,12 @@ def latest_version() -> int:
 
 def applied(conn: psycopg.Connection[Any]) -> list[AppliedMigration]:
     """What schema_migrations records, or nothing on a database never migrated."""
-    exists = conn.execute("SELECT to_regclass('tistate.schema_migrations') IS NOT NULL").fetchone()
+    # A plain MVCC query of pg_tables, not to_regclass(): the catalog cache may not yet have seen a
+    # table another migrator committed while we waited for the advisory lock.
+    exists = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables"
+        " WHERE schemaname = 'tistate' AND tablename = 'schema_migrations')"
+    ).fetchone()
     if not exists or not exists[0]:
         return []
     rows = conn.execute(
