@@ -18,7 +18,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tistate import migrate
 
-ADMIN_URL = os.environ.get("TISTATE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "TISTATE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 _counter = itertools.count()
 
 

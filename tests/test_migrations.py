@@ -52,7 +52,8 @@ def test_unknown_applied_version_is_reported(empty_db_dsn: str) -> None:
     migrate.migrate(empty_db_dsn)
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO tistate.schema_migrations (version, name, checksum) VALUES (9999, 'x', 'y')"
+            "INSERT INTO tistate.schema_migrations (version, name, checksum)"
+            " VALUES (9999, 'x', 'y')"
         )
         assert migrate.verify(conn) == ["version 9999 (x) is applied but unknown to this code"]
 
@@ -60,11 +61,16 @@ def test_unknown_applied_version_is_reported(empty_db_dsn: str) -> None:
 def _dump(dsn: str) -> str:
     result = subprocess.run(
         ["pg_dump", "--schema-only", "--no-owner", "--schema=tistate", dsn],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    return "\n".join(line for line in out.splitlines() if not line.startswith(("-- Dumped", "\\restrict", "\\unrestrict")))
+    return "\n".join(
+        line
+        for line in out.splitlines()
+        if not line.startswith(("-- Dumped", "\\restrict", "\\unrestrict"))
+    )
 
 
 def _migrations_table(dsn: str) -> list[tuple[int, str, str]]:
@@ -78,7 +84,9 @@ def test_psql_only_install_equals_runner_install(empty_db_dsn: str, db_dsn: str)
     # db_dsn was built by the Python runner (template); empty_db_dsn gets the documented psql loop.
     subprocess.run(
         ["sh", str(ROOT / "sql_functions" / "psql_migrate.sh"), empty_db_dsn],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert _dump(empty_db_dsn) == _dump(db_dsn)
     assert _migrations_table(empty_db_dsn) == _migrations_table(db_dsn)

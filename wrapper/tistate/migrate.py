@@ -2,7 +2,8 @@
 
 Each pending migration runs in its own transaction under a transaction-scoped advisory lock, so any
 number of processes may migrate the same database at once: the first applies, the others wait, then
-see the version recorded and skip it. An applied migration whose file changed is refused (checksums).
+see the version recorded and skip it. An applied migration whose file changed is refused
+(checksums).
 The psql loop in docs/dba.md performs exactly the same statements, so both paths give one result.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -17,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 # 'tistate' as a number; the same constant appears in sql_functions/psql_migrate.sh.
 ADVISORY_LOCK_KEY = 7_454_871_387_525_470
@@ -98,14 +100,18 @@ def applied(conn: psycopg.Connection[Any]) -> list[AppliedMigration]:
     return [AppliedMigration(*row) for row in rows]
 
 
-def verify(conn: psycopg.Connection[Any], migrations: Iterable[Migration] | None = None) -> list[str]:
+def verify(
+    conn: psycopg.Connection[Any], migrations: Iterable[Migration] | None = None
+) -> list[str]:
     """Problems between the database's history and the bundled files (empty when consistent)."""
     known = {m.version: m for m in (migrations if migrations is not None else discover())}
     problems = []
     for row in applied(conn):
         migration = known.get(row.version)
         if migration is None:
-            problems.append(f"version {row.version} ({row.name}) is applied but unknown to this code")
+            problems.append(
+                f"version {row.version} ({row.name}) is applied but unknown to this code"
+            )
         elif migration.checksum != row.checksum:
             problems.append(
                 f"{migration.filename} was edited after it was applied (checksum mismatch)"
@@ -149,7 +155,7 @@ def _apply_one(conn: psycopg.Connection[Any], migration: Migration) -> bool:
                 raise MigrationError(f"{migration.filename} was edited after it was applied")
             return False
         conn.execute("SET LOCAL lock_timeout = '5s'")
-        conn.execute(sql.SQL(migration.read()))  # type: ignore[arg-type]  # trusted file content
+        conn.execute(migration.read().encode())  # a trusted file; bytes run as a script
         conn.execute(
             "INSERT INTO tistate.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
             (migration.version, migration.name, migration.checksum),
@@ -162,3 +168,89 @@ def migration_sql(version: int) -> str:
         if migration.version == version:
             return migration.read()
     raise MigrationError(f"no migration with version {version}")
+
+
+def _run(cmd: list[str]) -> str:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise MigrationError(f"{cmd[0]} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _normalise_dump(text: str) -> str:
+    # Drop lines that change from one dump to the next (tool version, random \restrict keys).
+    unstable = ("-- Dumped from", "-- Dumped by", "\\restrict", "\\unrestrict")
+    lines = [line for line in text.splitlines() if not line.startswith(unstable)]
+    return "\n".join(lines).strip() + "\n"
+
+
+def snapshot_files(conninfo: str) -> dict[str, str]:
+    """The generated review view of a migrated database: relative path -> content.
+
+    schema.sql holds types, tables, indexes, constraints and grants (pg_dump without functions);
+    functions/<name>.sql holds one function each, from pg_get_functiondef, with its comment.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "dump"
+        _run(
+            [
+                "pg_dump",
+                "--schema-only",
+                "--no-owner",
+                "--schema=tistate",
+                "-Fc",
+                "-f",
+                str(archive),
+                "-d",
+                conninfo,
+            ]
+        )
+        toc = _run(["pg_restore", "-l", str(archive)]).splitlines()
+        keep = Path(tmp) / "toc"
+        keep.write_text("\n".join(line for line in toc if " FUNCTION " not in line) + "\n")
+        schema = _run(["pg_restore", "--no-owner", "-L", str(keep), "-f", "-", str(archive)])
+    files = {"schema.sql": _normalise_dump(schema)}
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            """
+            SELECT p.proname, pg_get_function_identity_arguments(p.oid),
+                   pg_get_functiondef(p.oid), obj_description(p.oid, 'pg_proc'),
+                   coalesce((SELECT string_agg(DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                                                        ELSE a.grantee::regrole::text END, ', ')
+                             FROM aclexplode(p.proacl) AS a
+                             WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner), '')
+            FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'tistate'
+            ORDER BY p.proname, 2
+            """
+        ).fetchall()
+    names = [row[0] for row in rows]
+    for name, args, definition, comment, grantees in rows:
+        filename = name if names.count(name) == 1 else f"{name}({args})"
+        text = f"-- EXECUTE granted to: {grantees or 'owner only'}\n" + definition.rstrip() + ";\n"
+        if comment:
+            text += f"\nCOMMENT ON FUNCTION tistate.{name}({args}) IS {_quote(comment)};\n"
+        files[f"functions/{filename}.sql"] = text
+    return files
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def snapshot_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "sql_functions" / "snapshot"
+
+
+def write_snapshot(conninfo: str, directory: Path | None = None) -> list[str]:
+    """Regenerate sql_functions/snapshot/ from a migrated database; returns the files written."""
+    directory = directory or snapshot_dir()
+    files = snapshot_files(conninfo)
+    if (directory / "functions").is_dir():
+        for stale in (directory / "functions").glob("*.sql"):
+            stale.unlink()
+    for relative, content in files.items():
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    return sorted(files)

@@ -1,0 +1,19 @@
+-- EXECUTE granted to: owner only
+CREATE OR REPLACE FUNCTION tistate._array(p_value jsonb, p_path text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
+AS $function$
+BEGIN
+    IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
+        RETURN '[]'::jsonb;
+    END IF;
+    IF jsonb_typeof(p_value) <> 'array' THEN
+        PERFORM tistate._invalid(p_path, 'must be a JSON array');
+    END IF;
+    RETURN p_value;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._array(p_value jsonb, p_path text) IS 'A JSON array ([] for null/absent), else TS422';

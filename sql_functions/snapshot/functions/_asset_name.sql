@@ -1,0 +1,18 @@
+-- EXECUTE granted to: owner only
+CREATE OR REPLACE FUNCTION tistate._asset_name(p_value jsonb, p_path text, p_nullable boolean DEFAULT false)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
+AS $function$
+DECLARE
+    v_name text := tistate._text(p_value, p_path, 1500, p_nullable);
+BEGIN
+    IF v_name = '' THEN
+        PERFORM tistate._invalid(p_path, 'must not be empty');
+    END IF;
+    RETURN v_name;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._asset_name(p_value jsonb, p_path text, p_nullable boolean) IS 'A non-empty asset or alias name of at most 1500 characters';

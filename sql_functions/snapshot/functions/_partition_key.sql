@@ -1,0 +1,28 @@
+-- EXECUTE granted to: owner only
+CREATE OR REPLACE FUNCTION tistate._partition_key(p_value jsonb, p_path text)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
+AS $function$
+DECLARE
+    v_key text;
+BEGIN
+    IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(p_value) <> 'string' THEN
+        PERFORM tistate._invalid(p_path, 'must be a string');
+    END IF;
+    v_key := p_value #>> '{}';
+    IF btrim(v_key, E' \t\n\r\f\v') = '' THEN
+        PERFORM tistate._invalid(p_path, 'must not be empty or whitespace');
+    END IF;
+    IF length(v_key) > 250 THEN
+        PERFORM tistate._invalid(p_path, 'longer than 250 characters');
+    END IF;
+    RETURN v_key;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._partition_key(p_value jsonb, p_path text) IS 'Airflow''s partition key rule: null, or 1-250 non-blank characters';

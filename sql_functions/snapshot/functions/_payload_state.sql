@@ -1,0 +1,23 @@
+-- EXECUTE granted to: owner only
+CREATE OR REPLACE FUNCTION tistate._payload_state(p_payload jsonb)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
+AS $function$
+DECLARE
+    v_state text;
+BEGIN
+    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
+        PERFORM tistate._invalid('', 'the payload must be a JSON object');
+    END IF;
+    v_state := tistate._text(p_payload -> 'state', 'state', 20, false);
+    IF v_state NOT IN ('success', 'failed', 'skipped', 'removed', 'upstream_failed', 'up_for_retry',
+                       'up_for_reschedule', 'deferred', 'scheduled', 'queued', 'restarting') THEN
+        PERFORM tistate._invalid('state', format('%s is not a state a task instance can be updated to', v_state));
+    END IF;
+    RETURN v_state;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._payload_state(p_payload jsonb) IS 'The TIStateUpdate discriminator: a known target state, else TS422';

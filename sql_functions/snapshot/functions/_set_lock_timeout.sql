@@ -1,0 +1,20 @@
+-- EXECUTE granted to: owner only
+CREATE OR REPLACE FUNCTION tistate._set_lock_timeout(p_lock_timeout interval)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
+AS $function$
+BEGIN
+    -- Precedence: the call's p_lock_timeout, then the GUC tistate.lock_timeout, then 2 s. Public
+    -- functions declare SET lock_timeout, so the caller's own setting is restored when they return.
+    IF p_lock_timeout IS NOT NULL THEN
+        PERFORM set_config('lock_timeout', greatest(1, (extract(epoch FROM p_lock_timeout) * 1000)::bigint)::text, true);
+    ELSIF coalesce(current_setting('tistate.lock_timeout', true), '') <> '' THEN
+        PERFORM set_config('lock_timeout', current_setting('tistate.lock_timeout'), true);
+    ELSE
+        PERFORM set_config('lock_timeout', '2s', true);
+    END IF;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._set_lock_timeout(p_lock_timeout interval) IS 'Bound every lock wait of the current call';
