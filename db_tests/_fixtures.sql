@@ -1,0 +1,155 @@
+-- Shared fixture of the pgTAP files: test helpers in pg_temp and a small world of DAGs and assets.
+-- Include it with `\ir _fixtures.sql` right after BEGIN; the test's ROLLBACK removes everything.
+--
+-- The world (all times are fixed, tests never sleep):
+--   assets   orders (s3://lake/orders), customers (s3://lake/customers), both active
+--   alias    daily-tables
+--   producer DAG "producer" (owners data-team) with tasks load, other
+--   consumers c_asset (asset orders), c_alias (alias daily-tables), c_name (name ref orders),
+--            c_uri (uri ref s3://lake/orders), c_paused (paused, asset orders + alias),
+--            c_stale (stale, asset orders + alias), c_customers (asset customers)
+SET client_min_messages = warning;
+
+-- The error a statement raises, as {"sqlstate", "message", "detail"} (detail parsed when it is
+-- JSON). A statement that succeeds is rolled back and gives {"sqlstate": null}.
+CREATE FUNCTION pg_temp.error_of(p_sql text)
+RETURNS jsonb
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_state   text;
+    v_message text;
+    v_detail  text;
+BEGIN
+    BEGIN
+        EXECUTE p_sql;
+        RAISE EXCEPTION USING ERRCODE = 'TSOK0', MESSAGE = 'no error';
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
+                                v_detail = PG_EXCEPTION_DETAIL;
+    END;
+    IF v_state = 'TSOK0' THEN
+        RETURN jsonb_build_object('sqlstate', NULL);
+    END IF;
+    RETURN jsonb_build_object(
+        'sqlstate', v_state, 'message', v_message,
+        'detail', CASE WHEN v_detail ~ '^\s*\{' THEN v_detail::jsonb ELSE to_jsonb(v_detail) END);
+END
+$$;
+
+-- A fingerprint of every table in schema tistate (name, row count, md5 of all rows).
+CREATE FUNCTION pg_temp.tistate_digest()
+RETURNS text
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_table text;
+    v_part  text;
+    v_parts text[] := '{}';
+BEGIN
+    FOR v_table IN
+        SELECT c.relname FROM pg_catalog.pg_class AS c
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'tistate' AND c.relkind IN ('r', 'p')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('SELECT %L || '':'' || count(*) || '':'' || coalesce(md5(string_agg(t::text, '','' ORDER BY t::text)), '''') FROM tistate.%I AS t',
+                       v_table, v_table)
+        INTO v_part;
+        v_parts := v_parts || v_part;
+    END LOOP;
+    RETURN array_to_string(v_parts, E'\n');
+END
+$$;
+
+-- The standard TIEnterRunningPayload of the fixture's worker.
+CREATE FUNCTION pg_temp.run_payload(p_pid integer DEFAULT 4242, p_hostname text DEFAULT 'worker-1')
+RETURNS jsonb
+LANGUAGE sql
+AS $$
+    SELECT jsonb_build_object('state', 'running', 'hostname', p_hostname, 'unixname', 'airflow',
+                              'pid', p_pid, 'start_date', '2025-01-01T00:00:00Z');
+$$;
+
+-- The id of a task instance of the producer DAG (NULL if absent).
+CREATE FUNCTION pg_temp.ti(p_run_id text, p_task_id text DEFAULT 'load', p_dag_id text DEFAULT 'producer')
+RETURNS uuid
+LANGUAGE sql
+AS $$
+    SELECT id FROM tistate.task_instance
+    WHERE dag_id = p_dag_id AND run_id = p_run_id AND task_id = p_task_id AND map_index = -1;
+$$;
+
+-- Create the run (if needed) and return its task instance, still queued.
+CREATE FUNCTION pg_temp.queued_ti(p_run_id text, p_task_id text DEFAULT 'load', p_dag_id text DEFAULT 'producer',
+                                  p_logical_date timestamptz DEFAULT NULL, p_partition_key text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM tistate.dag_run WHERE dag_id = p_dag_id AND run_id = p_run_id) THEN
+        PERFORM tistate.create_dag_run(p_dag_id => p_dag_id, p_run_id => p_run_id, p_logical_date => p_logical_date,
+                                       p_now => '2025-01-01T00:00:00Z', p_partition_key => p_partition_key);
+    END IF;
+    RETURN pg_temp.ti(p_run_id, p_task_id, p_dag_id);
+END
+$$;
+
+-- Create the run (if needed) and return its task instance, running on worker-1 since 00:00:00Z.
+CREATE FUNCTION pg_temp.running_ti(p_run_id text, p_task_id text DEFAULT 'load', p_dag_id text DEFAULT 'producer',
+                                   p_logical_date timestamptz DEFAULT NULL, p_partition_key text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_id uuid := pg_temp.queued_ti(p_run_id, p_task_id, p_dag_id, p_logical_date, p_partition_key);
+BEGIN
+    PERFORM tistate.ti_run(p_ti_id => v_id, p_payload => pg_temp.run_payload(), p_now => '2025-01-01T00:00:00Z');
+    RETURN v_id;
+END
+$$;
+
+-- ti_update_state to success at 00:01:30Z with the given outlets and events.
+CREATE FUNCTION pg_temp.succeed(p_ti_id uuid, p_outlets jsonb DEFAULT '[]', p_events jsonb DEFAULT '[]')
+RETURNS tistate.state_update_result
+LANGUAGE sql
+AS $$
+    SELECT * FROM tistate.ti_update_state(
+        p_ti_id => p_ti_id,
+        p_payload => jsonb_build_object('state', 'success', 'end_date', '2025-01-01T00:01:30Z',
+                                        'task_outlets', p_outlets, 'outlet_events', p_events),
+        p_now => '2025-01-01T00:01:30Z');
+$$;
+
+CREATE FUNCTION pg_temp.asset_id(p_name text)
+RETURNS integer
+LANGUAGE sql
+AS $$
+    SELECT id FROM tistate.asset WHERE name = p_name;
+$$;
+
+CREATE FUNCTION pg_temp.alias_id(p_name text)
+RETURNS integer
+LANGUAGE sql
+AS $$
+    SELECT id FROM tistate.asset_alias WHERE name = p_name;
+$$;
+
+DO $$
+BEGIN
+    PERFORM tistate.define_dag('{"dag_id": "c_asset", "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}]}}');
+    PERFORM tistate.define_dag('{"dag_id": "c_customers", "schedule": {"assets": [{"name": "customers", "uri": "s3://lake/customers"}]}}');
+    PERFORM tistate.define_dag('{"dag_id": "c_alias", "schedule": {"aliases": ["daily-tables"]}}');
+    PERFORM tistate.define_dag('{"dag_id": "c_name", "schedule": {"name_refs": ["orders"]}}');
+    PERFORM tistate.define_dag('{"dag_id": "c_uri", "schedule": {"uri_refs": ["s3://lake/orders"]}}');
+    PERFORM tistate.define_dag('{"dag_id": "c_paused", "is_paused": true, "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}], "aliases": ["daily-tables"]}}');
+    PERFORM tistate.define_dag('{"dag_id": "c_stale", "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}], "aliases": ["daily-tables"]}}');
+    UPDATE tistate.dag SET is_stale = true WHERE dag_id = 'c_stale';
+    PERFORM tistate.define_dag('{"dag_id": "producer", "owners": "data-team", "tasks": [
+        {"task_id": "load", "max_tries": 2, "outlets": [
+            {"type": "Asset", "name": "orders", "uri": "s3://lake/orders"},
+            {"type": "Asset", "name": "customers", "uri": "s3://lake/customers"},
+            {"type": "AssetAlias", "name": "daily-tables"}]},
+        {"task_id": "other"}]}');
+END
+$$;
