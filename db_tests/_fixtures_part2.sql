@@ -5,6 +5,7 @@
 --   asset orders (s3://lake/orders); consumers: cons (direct), cons_name (name ref),
 --   cons_paused (paused); asset other (s3://lake/other) has no consumer
 SET client_min_messages = warning;
+\o /dev/null
 
 SELECT tistate.define_dag('{"dag_id": "p2", "owners": "team-a",
     "tasks": [{"task_id": "a", "max_tries": 2}, {"task_id": "b"}, {"task_id": "c"}, {"task_id": "d"},
@@ -66,4 +67,5 @@ BEGIN
         'detail', CASE WHEN v_detail ~ '^\s*\{' THEN v_detail::jsonb ELSE to_jsonb(v_detail) END);
 END
 $$;
+\o
 RESET client_min_messages;
