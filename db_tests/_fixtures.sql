@@ -37,6 +37,15 @@ BEGIN
 END
 $$;
 
+-- 'SQLSTATE field' of the error a statement raises ('TS422 end_date', 'TS404 '), or 'no error'.
+CREATE FUNCTION pg_temp.code_field(p_sql text)
+RETURNS text
+LANGUAGE sql
+AS $$
+    SELECT coalesce((e ->> 'sqlstate') || ' ' || coalesce(e #>> '{detail,field}', ''), 'no error')
+    FROM pg_temp.error_of(p_sql) AS e;
+$$;
+
 -- A fingerprint of every table in schema tistate (name, row count, md5 of all rows).
 CREATE FUNCTION pg_temp.tistate_digest()
 RETURNS text
