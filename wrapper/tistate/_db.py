@@ -1,0 +1,359 @@
+"""Query constants and call specifications shared by Client and AsyncClient.
+
+Each public SQL function has one LiteralString constant calling it with named parameters, and one
+builder returning a `Call`: the query, its parameters and the parser of its rows. The sync and async
+clients only execute calls, so the two stay mechanically identical. `p_now` is passed as
+`coalesce(%(now)s, clock_timestamp())`, so omitting `now` keeps the SQL default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, LiteralString, TypeVar
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ValidationError
+
+from . import models
+from .errors import InvalidPayloadError
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+Row = dict[str, Any]
+
+DATABASE_URL_ENV = "TISTATE_DATABASE_URL"
+
+# ---------------------------------------------------------------------------------- queries
+SCHEMA_VERSION: LiteralString = "SELECT tistate.schema_version() AS version"
+
+DEFINE_DAG: LiteralString = "SELECT tistate.define_dag(p_dag => %(dag)s) AS result"
+
+CREATE_DAG_RUN: LiteralString = (
+    "SELECT task_id, map_index, ti_id FROM tistate.create_dag_run("
+    "p_dag_id => %(dag_id)s, p_run_id => %(run_id)s, p_logical_date => %(logical_date)s, "
+    "p_conf => coalesce(%(conf)s, '{}'::jsonb), p_now => coalesce(%(now)s, clock_timestamp()), "
+    "p_partition_key => %(partition_key)s)"
+)
+
+TI_RUN: LiteralString = (
+    "SELECT tistate.ti_run(p_ti_id => %(ti_id)s, p_payload => %(payload)s, "
+    "p_now => coalesce(%(now)s, clock_timestamp()), p_lock_timeout => %(lock_timeout)s) AS result"
+)
+
+TI_UPDATE_STATE: LiteralString = (
+    "SELECT * FROM tistate.ti_update_state(p_ti_id => %(ti_id)s, p_payload => %(payload)s, "
+    "p_now => coalesce(%(now)s, clock_timestamp()), p_lock_timeout => %(lock_timeout)s)"
+)
+
+TI_HEARTBEAT: LiteralString = (
+    "SELECT tistate.ti_heartbeat(p_ti_id => %(ti_id)s, p_hostname => %(hostname)s, "
+    "p_pid => %(pid)s, p_now => coalesce(%(now)s, clock_timestamp()), "
+    "p_lock_timeout => %(lock_timeout)s)"
+)
+
+TI_QUEUE: LiteralString = (
+    "SELECT * FROM tistate.ti_queue(p_ti_id => %(ti_id)s, "
+    "p_now => coalesce(%(now)s, clock_timestamp()), p_lock_timeout => %(lock_timeout)s)"
+)
+
+TI_SKIP_DOWNSTREAM: LiteralString = (
+    "SELECT tistate.ti_skip_downstream(p_ti_id => %(ti_id)s, p_tasks => %(tasks)s, "
+    "p_now => coalesce(%(now)s, clock_timestamp())) AS skipped"
+)
+
+TI_MARK: LiteralString = (
+    "SELECT * FROM tistate.ti_mark(p_ti_id => %(ti_id)s, p_state => %(state)s, "
+    "p_reason => %(reason)s, p_now => coalesce(%(now)s, clock_timestamp()), "
+    "p_lock_timeout => %(lock_timeout)s)"
+)
+
+EMIT_ASSET_EVENT: LiteralString = (
+    "SELECT * FROM tistate.emit_asset_event(p_name => %(name)s, p_uri => %(uri)s, "
+    "p_extra => coalesce(%(extra)s, '{}'::jsonb), p_partition_key => %(partition_key)s, "
+    "p_now => coalesce(%(now)s, clock_timestamp()))"
+)
+
+TI_GET: LiteralString = (
+    "SELECT tistate.ti_get(p_ti_id => %(ti_id)s, p_log_limit => %(log_limit)s) AS result"
+)
+
+TI_LIST: LiteralString = (
+    "SELECT * FROM tistate.ti_list(p_dag_id => %(dag_id)s, p_run_id => %(run_id)s, "
+    "p_state => %(state)s, p_limit => %(limit)s)"
+)
+
+DAG_LIST: LiteralString = "SELECT * FROM tistate.dag_list()"
+
+ASSET_LIST: LiteralString = "SELECT * FROM tistate.asset_list()"
+
+ASSET_EVENTS: LiteralString = (
+    "SELECT * FROM tistate.asset_events(p_name => %(name)s, p_uri => %(uri)s, "
+    "p_ti_id => %(ti_id)s, p_limit => %(limit)s)"
+)
+
+
+# ---------------------------------------------------------------------------------- calls
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One SQL function call: what to execute and how to turn its rows into a result."""
+
+    query: LiteralString
+    params: Mapping[str, Any]
+    parse: Callable[[list[Row]], T]
+
+
+def database_url(explicit: str | None = None) -> str:
+    """The connection string: the argument, else TISTATE_DATABASE_URL, else libpq's PG* env."""
+    return explicit or os.environ.get(DATABASE_URL_ENV) or ""
+
+
+def _validation_error(exc: ValidationError, tag: object = None) -> InvalidPayloadError:
+    first = exc.errors()[0]
+    loc = list(first["loc"])
+    if tag is not None and loc and loc[0] == tag:
+        loc = loc[1:]  # the discriminated union's tag, not a field
+    field = ".".join(str(part) for part in loc)
+    message = first["msg"]
+    return InvalidPayloadError(
+        f"invalid payload: {field or '(root)'}: {message}",
+        sqlstate="TS422",
+        detail={"reason": "invalid_payload", "field": field, "message": message},
+    )
+
+
+def validate(model: type[M], value: M | Mapping[str, Any]) -> M:
+    """A model from a model or a mapping; a shape error becomes InvalidPayloadError (TS422)."""
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise _validation_error(exc) from exc
+
+
+def validate_state_update(value: models.TIStateUpdate | Mapping[str, Any]) -> models.TIStateUpdate:
+    if isinstance(value, BaseModel):
+        return value
+    try:
+        return models.STATE_UPDATE_ADAPTER.validate_python(value)
+    except ValidationError as exc:
+        raise _validation_error(exc, tag=value.get("state")) from exc
+
+
+def _uuid(value: UUID | str, field: str = "ti_id") -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidPayloadError(
+            f"invalid payload: {field}: not a UUID: {value!r}",
+            sqlstate="TS422",
+            detail={"reason": "invalid_payload", "field": field, "message": "not a UUID"},
+        ) from None
+
+
+def _interval(value: timedelta | float | None) -> timedelta | None:
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(seconds=value)
+
+
+def _one(model: type[M]) -> Callable[[list[Row]], M]:
+    def parse(rows: list[Row]) -> M:
+        return model.model_validate(rows[0])
+
+    return parse
+
+
+def _json_result(model: type[M]) -> Callable[[list[Row]], M]:
+    def parse(rows: list[Row]) -> M:
+        return model.model_validate(rows[0]["result"])
+
+    return parse
+
+
+def _many(model: type[M]) -> Callable[[list[Row]], list[M]]:
+    def parse(rows: list[Row]) -> list[M]:
+        return [model.model_validate(row) for row in rows]
+
+    return parse
+
+
+def _version(rows: list[Row]) -> int:
+    return int(rows[0]["version"])
+
+
+def _nothing(rows: list[Row]) -> None:
+    return None
+
+
+def _skipped(rows: list[Row]) -> int:
+    return int(rows[0]["skipped"])
+
+
+def schema_version() -> Call[int]:
+    return Call(SCHEMA_VERSION, {}, _version)
+
+
+def define_dag(dag: models.DagDefinition | Mapping[str, Any]) -> Call[models.DefineDagResult]:
+    document = validate(models.DagDefinition, dag).payload_json()
+    return Call(DEFINE_DAG, {"dag": Jsonb(document)}, _json_result(models.DefineDagResult))
+
+
+def create_dag_run(
+    dag_id: str,
+    run_id: str,
+    logical_date: datetime | None,
+    conf: Mapping[str, Any] | None,
+    now: datetime | None,
+    partition_key: str | None,
+) -> Call[list[models.DagRunTask]]:
+    params = {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "logical_date": logical_date,
+        "conf": Jsonb(dict(conf)) if conf is not None else None,
+        "now": now,
+        "partition_key": partition_key,
+    }
+    return Call(CREATE_DAG_RUN, params, _many(models.DagRunTask))
+
+
+def ti_run(
+    ti_id: UUID | str,
+    payload: models.TIEnterRunningPayload | Mapping[str, Any],
+    now: datetime | None,
+    lock_timeout: timedelta | float | None,
+) -> Call[models.RunContext]:
+    body = validate(models.TIEnterRunningPayload, payload).payload_json()
+    params = {
+        "ti_id": _uuid(ti_id),
+        "payload": Jsonb(body),
+        "now": now,
+        "lock_timeout": _interval(lock_timeout),
+    }
+    return Call(TI_RUN, params, _json_result(models.RunContext))
+
+
+def ti_update_state(
+    ti_id: UUID | str,
+    payload: models.TIStateUpdate | Mapping[str, Any],
+    now: datetime | None,
+    lock_timeout: timedelta | float | None,
+) -> Call[models.StateUpdateResult]:
+    body = validate_state_update(payload).payload_json()
+    params = {
+        "ti_id": _uuid(ti_id),
+        "payload": Jsonb(body),
+        "now": now,
+        "lock_timeout": _interval(lock_timeout),
+    }
+    return Call(TI_UPDATE_STATE, params, _one(models.StateUpdateResult))
+
+
+def ti_heartbeat(
+    ti_id: UUID | str,
+    hostname: str,
+    pid: int,
+    now: datetime | None,
+    lock_timeout: timedelta | float | None,
+) -> Call[None]:
+    info = validate(models.TIHeartbeatInfo, {"hostname": hostname, "pid": pid})
+    params = {
+        "ti_id": _uuid(ti_id),
+        "hostname": info.hostname,
+        "pid": info.pid,
+        "now": now,
+        "lock_timeout": _interval(lock_timeout),
+    }
+    return Call(TI_HEARTBEAT, params, _nothing)
+
+
+def ti_queue(
+    ti_id: UUID | str, now: datetime | None, lock_timeout: timedelta | float | None
+) -> Call[models.StateUpdateResult]:
+    params = {"ti_id": _uuid(ti_id), "now": now, "lock_timeout": _interval(lock_timeout)}
+    return Call(TI_QUEUE, params, _one(models.StateUpdateResult))
+
+
+def ti_skip_downstream(
+    ti_id: UUID | str,
+    tasks: models.TISkippedDownstreamTasksStatePayload | Sequence[str | tuple[str, int]],
+    now: datetime | None,
+) -> Call[int]:
+    if not isinstance(tasks, models.TISkippedDownstreamTasksStatePayload):
+        tasks = validate(models.TISkippedDownstreamTasksStatePayload, {"tasks": list(tasks)})
+    body = tasks.model_dump(mode="json")["tasks"]
+    params = {"ti_id": _uuid(ti_id), "tasks": Jsonb(body), "now": now}
+    return Call(TI_SKIP_DOWNSTREAM, params, _skipped)
+
+
+def ti_mark(
+    ti_id: UUID | str,
+    state: str,
+    reason: str | None,
+    now: datetime | None,
+    lock_timeout: timedelta | float | None,
+) -> Call[models.StateUpdateResult]:
+    params = {
+        "ti_id": _uuid(ti_id),
+        "state": state,
+        "reason": reason,
+        "now": now,
+        "lock_timeout": _interval(lock_timeout),
+    }
+    return Call(TI_MARK, params, _one(models.StateUpdateResult))
+
+
+def emit_asset_event(
+    name: str,
+    uri: str | None,
+    extra: Mapping[str, Any] | None,
+    partition_key: str | None,
+    now: datetime | None,
+) -> Call[models.AssetEventResult]:
+    params = {
+        "name": name,
+        "uri": uri,
+        "extra": Jsonb(dict(extra)) if extra is not None else None,
+        "partition_key": partition_key,
+        "now": now,
+    }
+    return Call(EMIT_ASSET_EVENT, params, _one(models.AssetEventResult))
+
+
+def ti_get(ti_id: UUID | str, log_limit: int) -> Call[models.TaskInstanceDetail]:
+    params = {"ti_id": _uuid(ti_id), "log_limit": log_limit}
+    return Call(TI_GET, params, _json_result(models.TaskInstanceDetail))
+
+
+def ti_list(
+    dag_id: str | None, run_id: str | None, state: str | None, limit: int
+) -> Call[list[models.TaskInstanceSummary]]:
+    params = {"dag_id": dag_id, "run_id": run_id, "state": state, "limit": limit}
+    return Call(TI_LIST, params, _many(models.TaskInstanceSummary))
+
+
+def dag_list() -> Call[list[models.DagInfo]]:
+    return Call(DAG_LIST, {}, _many(models.DagInfo))
+
+
+def asset_list() -> Call[list[models.AssetInfo]]:
+    return Call(ASSET_LIST, {}, _many(models.AssetInfo))
+
+
+def asset_events(
+    name: str | None, uri: str | None, ti_id: UUID | str | None, limit: int
+) -> Call[list[models.AssetEventInfo]]:
+    params = {
+        "name": name,
+        "uri": uri,
+        "ti_id": _uuid(ti_id) if ti_id is not None else None,
+        "limit": limit,
+    }
+    return Call(ASSET_EVENTS, params, _many(models.AssetEventInfo))

@@ -1,0 +1,395 @@
+"""Pydantic v2 models of every payload tistate accepts and every result it returns.
+
+Payload models use Airflow's field names (Execution API datamodels) and are strict with
+`extra="forbid"`: a wrong type or an unknown field fails here with the field's path. Datetimes must
+carry a timezone, as the SQL requires. These checks are for shape only: the SQL validates every
+payload again and decides everything about state.
+
+Result models mirror the SQL's composite types and documented jsonb keys (`extra="forbid"`, so a new
+SQL column fails the tests until the model learns it).
+
+Payloads are sent with `payload_json()`: only the fields that were set (Airflow's `exclude_unset`),
+plus the `state` discriminator, so an omitted optional field (e.g. `rendered_map_index`) keeps the
+stored value instead of overwriting it with null.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "STATE_UPDATE_ADAPTER",
+    "AliasOutletEvent",
+    "AssetEventInfo",
+    "AssetEventResult",
+    "AssetInfo",
+    "AssetKey",
+    "AssetOutletEvent",
+    "AssetProfile",
+    "DagDefinition",
+    "DagInfo",
+    "DagRunInfo",
+    "DagRunTask",
+    "DagSchedule",
+    "DefineDagResult",
+    "DefinedAlias",
+    "DefinedAsset",
+    "OutletEvent",
+    "Payload",
+    "RunContext",
+    "StateUpdateResult",
+    "TIDeferredStatePayload",
+    "TIEnterRunningPayload",
+    "TIHeartbeatInfo",
+    "TIRescheduleStatePayload",
+    "TIRetryStatePayload",
+    "TISkippedDownstreamTasksStatePayload",
+    "TIStateUpdate",
+    "TISuccessStatePayload",
+    "TITargetStatePayload",
+    "TITerminalStatePayload",
+    "TaskDefinition",
+    "TaskInstanceDetail",
+    "TaskInstanceSummary",
+]
+
+# Lax on purpose: ISO 8601 strings must validate from Python dicts too (HTTP bodies, YAML files).
+Timestamp = Annotated[AwareDatetime, Field(strict=False)]
+Duration = Annotated[timedelta, Field(strict=False)]
+JsonObject = dict[str, Any]
+
+
+class Payload(BaseModel):
+    """Base of the request models: strict, unknown fields rejected."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    def payload_json(self) -> dict[str, Any]:
+        """The JSON sent to SQL: the fields that were set, plus `state` if the model has one."""
+        body = self.model_dump(mode="json", exclude_unset=True)
+        state = getattr(self, "state", None)
+        if state is not None:
+            body = {"state": state, **body}
+        return body
+
+
+class Result(BaseModel):
+    """Base of the result models: lax types (rows and jsonb), unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------- assets
+class AssetProfile(Payload):
+    """An outlet as the worker describes it (Airflow's AssetProfile)."""
+
+    name: str | None = None
+    uri: str | None = None
+    type: Literal["Asset", "AssetNameRef", "AssetUriRef", "AssetAlias"]
+
+
+class AssetKey(Payload):
+    name: str
+    uri: str
+
+
+class AssetOutletEvent(Payload):
+    """A direct outlet event: extra for one asset, optionally for one partition."""
+
+    dest_asset_key: AssetKey
+    extra: JsonObject = Field(default_factory=dict)
+    partition_key: str | None = None
+
+
+class AliasOutletEvent(Payload):
+    """An event emitted through an asset alias (Airflow's AssetAliasEvent)."""
+
+    source_alias_name: str
+    dest_asset_key: AssetKey
+    dest_asset_extra: JsonObject = Field(default_factory=dict)
+    extra: JsonObject = Field(default_factory=dict)
+
+
+OutletEvent = AliasOutletEvent | AssetOutletEvent
+
+
+# ---------------------------------------------------------------------------------- state payloads
+class TISuccessStatePayload(Payload):
+    state: Literal["success"] = "success"
+    end_date: Timestamp
+    task_outlets: list[AssetProfile] = Field(default_factory=list)
+    outlet_events: list[OutletEvent] = Field(default_factory=list)
+    rendered_map_index: str | None = None
+
+
+class TITerminalStatePayload(Payload):
+    state: Literal["failed", "skipped", "removed", "upstream_failed"]
+    end_date: Timestamp
+    rendered_map_index: str | None = None
+
+
+class TIRetryStatePayload(Payload):
+    state: Literal["up_for_retry"] = "up_for_retry"
+    end_date: Timestamp
+    rendered_map_index: str | None = None
+    retry_delay_seconds: float | None = None
+    retry_reason: str | None = None
+
+
+class TIRescheduleStatePayload(Payload):
+    state: Literal["up_for_reschedule"] = "up_for_reschedule"
+    reschedule_date: Timestamp
+    end_date: Timestamp
+
+
+class TIDeferredStatePayload(Payload):
+    state: Literal["deferred"] = "deferred"
+    classpath: str
+    next_method: str
+    trigger_kwargs: JsonObject | str = Field(default_factory=dict)
+    #: ISO 8601 duration or seconds
+    trigger_timeout: Duration | None = None
+    queue: str | None = None
+    next_kwargs: JsonObject = Field(default_factory=dict)
+    rendered_map_index: str | None = None
+
+
+class TITargetStatePayload(Payload):
+    state: Literal["scheduled", "queued", "restarting"]
+
+
+#: Airflow's TIStateUpdate: the union of state payloads, discriminated on `state`.
+TIStateUpdate = Annotated[
+    TISuccessStatePayload
+    | TITerminalStatePayload
+    | TIRetryStatePayload
+    | TIRescheduleStatePayload
+    | TIDeferredStatePayload
+    | TITargetStatePayload,
+    Field(discriminator="state"),
+]
+STATE_UPDATE_ADAPTER: TypeAdapter[TIStateUpdate] = TypeAdapter(TIStateUpdate)
+
+
+class TIEnterRunningPayload(Payload):
+    """PATCH .../run: queued/restarting -> running."""
+
+    state: Literal["running"] = "running"
+    hostname: str
+    unixname: str
+    pid: int
+    start_date: Timestamp
+
+
+class TIHeartbeatInfo(Payload):
+    """PUT .../heartbeat."""
+
+    hostname: str
+    pid: int
+
+
+class TISkippedDownstreamTasksStatePayload(Payload):
+    """PATCH .../skip-downstream: task ids, or (task_id, map_index) pairs."""
+
+    tasks: list[str | tuple[str, int]]
+
+
+# ---------------------------------------------------------------------------------- DAG documents
+class DagSchedule(Payload):
+    assets: list[AssetKey] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list)
+    name_refs: list[str] = Field(default_factory=list)
+    uri_refs: list[str] = Field(default_factory=list)
+
+
+class TaskDefinition(Payload):
+    task_id: str
+    max_tries: int | None = None
+    pool: str | None = None
+    pool_slots: int | None = None
+    queue: str | None = None
+    priority_weight: int | None = None
+    operator: str | None = None
+    is_teardown: bool | None = None
+    outlets: list[AssetProfile] = Field(default_factory=list)
+
+
+class DagDefinition(Payload):
+    """The document define_dag takes (and `tistate dag define FILE` reads)."""
+
+    dag_id: str
+    owners: str | None = None
+    description: str | None = None
+    is_paused: bool | None = None
+    fail_fast: bool | None = None
+    max_active_runs: int | None = None
+    timetable_partitioned: bool | None = None
+    schedule: DagSchedule | None = None
+    tasks: list[TaskDefinition] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------- results
+class StateUpdateResult(Result):
+    """tistate.state_update_result."""
+
+    ti_id: UUID
+    previous_state: str | None
+    new_state: str | None
+    applied: bool
+    new_ti_id: UUID | None = None
+    asset_event_ids: list[int] = Field(default_factory=list)
+    queued_dag_ids: list[str] = Field(default_factory=list)
+    lock_wait_ms: float | None = None
+    lock_held_ms: float | None = None
+
+
+class DagRunInfo(Result):
+    """The dag_run part of the run context (Airflow's DagRun datamodel)."""
+
+    dag_id: str
+    run_id: str
+    logical_date: datetime | None
+    data_interval_start: datetime | None
+    data_interval_end: datetime | None
+    run_after: datetime
+    start_date: datetime | None
+    end_date: datetime | None
+    clear_number: int
+    run_type: str
+    state: str | None
+    conf: JsonObject | None
+    consumed_asset_events: list[JsonObject]
+    partition_key: str | None = None
+    partition_date: datetime | None = None
+
+
+class RunContext(Result):
+    """What ti_run returns (Airflow's TIRunContext)."""
+
+    dag_run: DagRunInfo
+    task_reschedule_count: int
+    max_tries: int
+    variables: list[JsonObject]
+    connections: list[JsonObject]
+    xcom_keys_to_clear: list[str]
+    should_retry: bool
+    next_method: str | None = None
+    next_kwargs: JsonObject | str | None = None
+    start_date: datetime | None = None
+
+
+class AssetEventResult(Result):
+    """tistate.asset_event_result: what emit_asset_event returns."""
+
+    asset_event_id: int
+    asset_id: int
+    queued_dag_ids: list[str] = Field(default_factory=list)
+
+
+class DagRunTask(Result):
+    """One row of create_dag_run: a queued task instance of the new run."""
+
+    task_id: str
+    map_index: int
+    ti_id: UUID
+
+
+class DefinedAsset(Result):
+    id: int
+    name: str
+    uri: str
+
+
+class DefinedAlias(Result):
+    id: int
+    name: str
+
+
+class DefineDagResult(Result):
+    dag_id: str
+    tasks: list[str]
+    assets: list[DefinedAsset]
+    aliases: list[DefinedAlias]
+
+
+# ---------------------------------------------------------------------------------- read results
+class TaskInstanceSummary(Result):
+    """One row of ti_list."""
+
+    id: UUID
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    state: str | None
+    try_number: int
+    max_tries: int
+    hostname: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    duration: float | None = None
+    updated_at: datetime | None = None
+
+
+class AssetEventInfo(Result):
+    """An asset event as the read functions describe it."""
+
+    id: int
+    asset_id: int
+    name: str
+    uri: str
+    extra: JsonObject
+    source_dag_id: str | None = None
+    source_task_id: str | None = None
+    source_run_id: str | None = None
+    source_map_index: int | None = None
+    timestamp: datetime
+    partition_key: str | None = None
+    ti_id: UUID | None = None
+    try_number: int | None = None
+    aliases: list[str] = Field(default_factory=list)
+
+
+class TaskInstanceDetail(Result):
+    """What ti_get returns: the task instance with its run, events, alias links and audit rows."""
+
+    task_instance: JsonObject
+    dag_run: JsonObject
+    asset_events: list[AssetEventInfo]
+    alias_links: list[JsonObject]
+    queued_consumers: list[JsonObject]
+    log: list[JsonObject]
+    history: list[JsonObject] = Field(default_factory=list)
+
+
+class DagInfo(Result):
+    """One row of dag_list."""
+
+    dag_id: str
+    owners: str | None = None
+    is_paused: bool
+    is_stale: bool
+    fail_fast: bool
+    task_count: int
+    run_count: int
+    schedule: JsonObject
+    outlets: list[JsonObject] = Field(default_factory=list)
+
+
+class AssetInfo(Result):
+    """One row of asset_list."""
+
+    id: int
+    name: str
+    uri: str
+    group: str
+    active: bool
+    event_count: int
+    last_event_at: datetime | None = None
+    aliases: list[str] = Field(default_factory=list)
+    consumers: list[str] = Field(default_factory=list)
+    queued_for: list[str] = Field(default_factory=list)
