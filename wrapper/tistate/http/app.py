@@ -1,0 +1,117 @@
+"""The app factory: settings, one bounded connection pool, routes, middleware, handlers, OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from .. import __version__
+from ..client import AsyncClient
+from .metrics import Metrics
+from .middleware import RequestMiddleware
+from .openapi import build_openapi
+from .problems import install_handlers
+from .routes import API_VERSION, execution_router, ops_router
+from .settings import Settings
+
+__all__ = ["create_app", "pool_conninfo"]
+
+log = logging.getLogger("tistate.http")
+
+DESCRIPTION = (
+    "Task-instance state transitions and asset events, wire-compatible with Apache Airflow 3's "
+    "Execution API (task-instances state, run, heartbeat and skip-downstream). Every transition is "
+    "one PL/pgSQL call; the service is bounded: saturation and lock timeouts answer 503 with "
+    "Retry-After."
+)
+
+
+def pool_conninfo(settings: Settings) -> str:
+    """The connection string of the pool: the configured one plus application_name and timeouts."""
+    params: dict[str, Any] = conninfo_to_dict(settings.database_url or "")
+    params.setdefault("application_name", "tistate-http")
+    if settings.statement_timeout is not None:
+        option = f"-c statement_timeout={int(settings.statement_timeout * 1000)}"
+        params["options"] = f"{params.get('options', '')} {option}".strip()
+    return make_conninfo(**params)
+
+
+def _make_client(settings: Settings) -> AsyncClient:
+    return AsyncClient(
+        pool_conninfo(settings),
+        min_size=settings.pool_size,
+        max_size=settings.pool_size,
+        timeout=settings.pool_timeout,
+        max_waiting=settings.pool_max_waiting,
+        check_schema=False,  # /ready reports the schema; the process starts regardless
+    )
+
+
+def _pool_stats(app: FastAPI) -> Mapping[str, int] | None:
+    client: AsyncClient | None = getattr(app.state, "client", None)
+    if client is None or client.pool is None:
+        return None
+    return client.pool.get_stats()
+
+
+def create_app(settings: Settings, *, client: AsyncClient | None = None) -> FastAPI:
+    """The ASGI app. Without `client`, the lifespan opens (and closes) a pool from `settings`."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = client is None
+        app.state.client = _make_client(settings) if owned else client
+        if owned:
+            await app.state.client.open()
+        if settings.insecure_no_auth:
+            log.warning(
+                "AUTHENTICATION IS DISABLED (--insecure-no-auth): anyone who can reach this port "
+                "can change any task instance. Use only for a local demo."
+            )
+        log.info(
+            "tistate http service ready",
+            extra={
+                "pool_size": settings.pool_size,
+                "pool_max_waiting": settings.pool_max_waiting,
+                "pool_timeout": settings.pool_timeout,
+                "admission_limit": settings.admission_limit,
+                "lock_timeout": settings.lock_timeout,
+            },
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.client.close()
+            log.info("tistate http service stopped")
+
+    app = FastAPI(
+        title="tistate",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.client = client
+    app.state.metrics = Metrics(lambda: _pool_stats(app))
+    app.include_router(execution_router)
+    app.include_router(ops_router)
+    install_handlers(app)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=app.state.metrics,
+        admission_limit=settings.admission_limit,
+        retry_after=settings.retry_after,
+        api_version=API_VERSION,
+    )
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

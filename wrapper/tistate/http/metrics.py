@@ -1,0 +1,130 @@
+"""Prometheus metrics of one app instance (its own registry, so several apps can share a process).
+
+Request metrics are labelled by the route *template*
+(`/execution/task-instances/{task_instance_id}/state`), never by the concrete
+path, so the number of series stays bounded whatever ids clients send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+from ..errors import LockTimeoutError, RetryableError, TistateError
+from ..models import StateUpdateResult
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _PoolCollector(Collector):
+    """Reads the connection pool's counters at scrape time."""
+
+    def __init__(self, stats: Callable[[], Mapping[str, int] | None]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._stats() or {}
+        size = stats.get("pool_size", 0)
+        available = stats.get("pool_available", 0)
+        yield GaugeMetricFamily(
+            "tistate_db_pool_size", "Database connections open in the pool", value=size
+        )
+        yield GaugeMetricFamily(
+            "tistate_db_pool_in_use",
+            "Database connections lent to a request",
+            value=max(size - available, 0),
+        )
+        yield GaugeMetricFamily(
+            "tistate_db_pool_waiting",
+            "Requests waiting for a database connection",
+            value=stats.get("requests_waiting", 0),
+        )
+
+
+class Metrics:
+    """The service's metrics; `render()` gives the exposition text."""
+
+    def __init__(self, pool_stats: Callable[[], Mapping[str, int] | None]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "tistate_http_requests",
+            "HTTP requests answered, by route template, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "tistate_http_request_duration_seconds",
+            "HTTP request latency, by route template and method",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "tistate_http_requests_in_flight", "Execution API requests being served", registry=r
+        )
+        self.rejected = Counter(
+            "tistate_http_rejected",
+            "Requests refused with 503 before any work, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.transitions = Counter(
+            "tistate_transitions",
+            "Task-instance transitions answered, by resulting state and whether they applied",
+            ["state", "applied"],
+            registry=r,
+        )
+        self.asset_events = Counter(
+            "tistate_asset_events_written", "Asset events registered by state updates", registry=r
+        )
+        self.lock_timeouts = Counter(
+            "tistate_lock_timeouts",
+            "Calls that gave up waiting for a row lock (SQLSTATE 55P03)",
+            registry=r,
+        )
+        self.retryable = Counter(
+            "tistate_retryable_errors",
+            "Retryable failures answered with 503, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "tistate_errors",
+            "Errors from the database layer, by exception class",
+            ["error"],
+            registry=r,
+        )
+        r.register(_PoolCollector(pool_stats))
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+    def observe_transition(self, result: StateUpdateResult) -> None:
+        self.transitions.labels(str(result.new_state), "true" if result.applied else "false").inc()
+        if result.applied and result.asset_event_ids:
+            self.asset_events.inc(len(result.asset_event_ids))
+
+    def observe_running(self) -> None:
+        self.transitions.labels("running", "true").inc()
+
+    def observe_error(self, exc: TistateError) -> None:
+        self.errors.labels(type(exc).__name__).inc()
+        if isinstance(exc, LockTimeoutError):
+            self.lock_timeouts.inc()
+        if isinstance(exc, RetryableError):
+            self.retryable.labels(exc.default_reason).inc()
+
+    def observe_rejection(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
+        self.retryable.labels(reason).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
