@@ -277,3 +277,89 @@ def test_database_url_from_environment(db_dsn: str, monkeypatch: pytest.MonkeyPa
     with Client() as client:
         assert client.conninfo == db_dsn
         assert client.schema_version() == migrate.latest_version()
+
+
+def test_heartbeat_and_its_errors(client: Client) -> None:
+    tis = _setup(client)
+    _running(client, tis["load"])
+    assert client.ti_heartbeat(tis["load"], "w1", 42, now=NOW + timedelta(seconds=1)) is None
+    with pytest.raises(errors.InvalidStateError) as caught:
+        client.ti_heartbeat(tis["load"], "elsewhere", 7)
+    assert caught.value.detail["reason"] == "running_elsewhere"
+    assert caught.value.detail["current_hostname"] == "w1"
+    with pytest.raises(errors.NotFoundError):
+        client.ti_heartbeat(uuid4(), "w1", 42)
+
+
+def test_queue_mark_and_skip_downstream(client: Client, conn: Any) -> None:
+    tis = _setup(client)
+    marked = client.ti_mark(tis["report"], "none", reason="reset by operator", now=NOW)
+    assert (marked.previous_state, marked.new_state, marked.applied) == ("queued", None, True)
+    queued = client.ti_queue(tis["report"], now=NOW)
+    assert (queued.previous_state, queued.new_state, queued.applied) == (None, "queued", True)
+    assert client.ti_queue(tis["report"]).applied is False
+    with pytest.raises(errors.InvalidPayloadError) as caught:
+        client.ti_mark(tis["report"], "success", reason=" ")
+    assert caught.value.field == "reason"
+    _running(client, tis["load"])
+    assert client.ti_skip_downstream(tis["load"], ["report"], now=NOW) == 1
+    state = conn.execute("SELECT state FROM tistate.task_instance WHERE id = %s", (tis["report"],))
+    assert state.fetchone() == ("skipped",)
+    # A running task instance is never skipped ([task_id, map_index] form).
+    assert client.ti_skip_downstream(tis["load"], [("load", -1)]) == 0
+
+
+def test_emit_asset_event_queues_consumers(client: Client) -> None:
+    _setup(client)
+    result = client.emit_asset_event("orders", extra={"source": "manual"}, now=NOW)
+    assert result.asset_event_id > 0
+    assert result.queued_dag_ids == ["consumer"]
+    with pytest.raises(errors.NotFoundError):
+        client.emit_asset_event("no-such-asset")
+    events = client.asset_events(name="orders")
+    assert events[0].id == result.asset_event_id
+    assert events[0].extra == {"source": "manual"}
+    assert events[0].ti_id is None
+
+
+def test_read_methods(client: Client) -> None:
+    tis = _setup(client)
+    _running(client, tis["load"])
+    client.ti_update_state(
+        tis["load"],
+        _success(
+            outlet_events=[
+                AliasOutletEvent(
+                    source_alias_name="daily-tables",
+                    dest_asset_key=AssetKey(name="table-a", uri="s3://lake/a"),
+                )
+            ]
+        ),
+    )
+    detail = client.ti_get(tis["load"])
+    assert detail.task_instance["state"] == "success"
+    assert sorted(e.name for e in detail.asset_events) == ["orders", "table-a"]
+    assert [link["alias"] for link in detail.alias_links] == ["daily-tables"]
+    assert {q["target_dag_id"] for q in detail.queued_consumers} == {"consumer"}
+    assert [row["event"] for row in detail.log] == ["success", "running"]
+    assert len(client.ti_get(tis["load"], log_limit=1).log) == 1
+
+    listed = client.ti_list(dag_id="producer")
+    assert [(t.task_id, t.state) for t in listed] == [("load", "success"), ("report", "queued")]
+    assert [t.task_id for t in client.ti_list(state="queued")] == ["report"]
+    assert len(client.ti_list(limit=1)) == 1
+    with pytest.raises(errors.InvalidPayloadError):
+        client.ti_list(limit=-1)
+
+    dags = {d.dag_id: d for d in client.dag_list()}
+    assert dags["producer"].task_count == 2 and dags["producer"].run_count == 1
+    assert dags["consumer"].schedule["aliases"] == ["daily-tables"]
+
+    assets = {a.name: a for a in client.asset_list()}
+    assert assets["table-a"].aliases == ["daily-tables"]
+    assert assets["orders"].queued_for == ["consumer"]
+    assert assets["orders"].event_count == 1
+
+    assert len(client.asset_events(ti_id=tis["load"])) == 2
+    with pytest.raises(errors.NotFoundError):
+        client.asset_events(name="unknown")
