@@ -1,0 +1,169 @@
+"""`tistate db migrate|status|verify|sql|snapshot`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import psycopg
+import typer
+from rich.progress import BarColumn, Progress, TextColumn
+
+from .. import _db, migrate
+from ..errors import SchemaOutdatedError, translate_errors
+from ._common import DatabaseUrl, JsonOutput, console, handle_errors, print_json, table
+
+db_app = typer.Typer(help="Install and inspect the database schema.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+
+
+def migrate_with_progress(url: str, *, target: int | None = None, quiet: bool = False) -> list[str]:
+    """Apply pending migrations with a progress bar; returns the files applied."""
+    migrations = [m for m in migrate.discover() if target is None or m.version <= target]
+    applied: list[str] = []
+    with Progress(
+        TextColumn("[bold]migrating[/]"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.description}"),
+        console=console,
+        transient=True,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("", total=len(migrations))
+
+        def step(migration: migrate.Migration) -> None:
+            progress.update(task, advance=1, description=migration.filename)
+
+        with translate_errors():
+            done = migrate.migrate(url, target=target, on_applied=step)
+        applied = [m.filename for m in done]
+    return applied
+
+
+@db_app.command("migrate")
+@handle_errors
+def migrate_command(
+    database_url: DatabaseUrl = None,
+    to: Annotated[int | None, typer.Option("--to", help="Stop at this version.")] = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Apply every pending migration (safe to run concurrently and repeatedly)."""
+    url = _db.database_url(database_url)
+    applied = migrate_with_progress(url, target=to, quiet=json_output)
+    if json_output:
+        print_json({"applied": applied, "latest": migrate.latest_version()})
+    elif applied:
+        for name in applied:
+            console.print(f"applied {name}")
+    else:
+        console.print("nothing to migrate: the schema is up to date")
+
+
+def _status(url: str) -> dict[str, object]:
+    with translate_errors(), psycopg.connect(url, autocommit=True) as conn:
+        recorded = {row.version: row for row in migrate.applied(conn)}
+        applied_at = {}
+        if recorded:
+            rows = conn.execute("SELECT version, applied_at FROM tistate.schema_migrations")
+            applied_at = {version: at for version, at in rows.fetchall()}
+    migrations = []
+    for m in migrate.discover():
+        row = recorded.get(m.version)
+        if row is None:
+            state = "pending"
+        elif row.checksum != m.checksum:
+            state = "changed"
+        else:
+            state = "applied"
+        migrations.append(
+            {
+                "version": m.version,
+                "name": m.name,
+                "state": state,
+                "applied_at": applied_at.get(m.version),
+            }
+        )
+    known = {m.version for m in migrate.discover()}
+    for version, row in sorted(recorded.items()):
+        if version not in known:
+            migrations.append(
+                {"version": version, "name": row.name, "state": "unknown", "applied_at": None}
+            )
+    return {
+        "schema_version": max(recorded, default=0),
+        "latest_version": migrate.latest_version(),
+        "migrations": migrations,
+    }
+
+
+@db_app.command("status")
+@handle_errors
+def status_command(database_url: DatabaseUrl = None, json_output: JsonOutput = False) -> None:
+    """Show applied and pending migrations."""
+    status = _status(_db.database_url(database_url))
+    if json_output:
+        print_json(status)
+        return
+    rows = [
+        (m["version"], m["name"], m["state"], m["applied_at"])
+        for m in status["migrations"]  # type: ignore[attr-defined]
+    ]
+    console.print(table(None, ["version", "name", "state", "applied at"], rows))
+    console.print(
+        f"schema version {status['schema_version']}, this tistate ships {status['latest_version']}"
+    )
+
+
+@db_app.command("verify")
+@handle_errors
+def verify_command(database_url: DatabaseUrl = None, json_output: JsonOutput = False) -> None:
+    """Check the database's migration history against the bundled files (checksums, versions)."""
+    url = _db.database_url(database_url)
+    with translate_errors(), psycopg.connect(url, autocommit=True) as conn:
+        problems = migrate.verify(conn)
+        pending = [m.filename for m in migrate.pending(conn)]
+    if json_output:
+        print_json({"ok": not problems and not pending, "problems": problems, "pending": pending})
+    else:
+        for problem in problems:
+            console.print(f"problem: {problem}")
+        for name in pending:
+            console.print(f"pending: {name}")
+    if problems:
+        raise SchemaOutdatedError(
+            "the database's migration history does not match this tistate",
+            detail={"reason": "schema_mismatch", "problems": problems},
+            hint="fix forward with a new migration; never edit an applied one",
+        )
+    if pending:
+        raise SchemaOutdatedError(
+            f"{len(pending)} migration(s) pending", detail={"pending": pending}
+        )
+    if not json_output:
+        console.print("ok: every applied migration matches its file")
+
+
+@db_app.command("sql")
+@handle_errors
+def sql_command(
+    version: Annotated[int, typer.Argument(help="Migration version, e.g. 1.")],
+) -> None:
+    """Print one migration's SQL (for installing with your own tool or psql)."""
+    typer.echo(migrate.migration_sql(version), nl=False)
+
+
+@db_app.command("snapshot")
+@handle_errors
+def snapshot_command(
+    database_url: DatabaseUrl = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Target directory (default: sql_functions/snapshot)."),
+    ] = None,
+) -> None:
+    """Regenerate the snapshot (schema.sql, functions/*.sql) from a migrated database."""
+    written = migrate.write_snapshot(_db.database_url(database_url), directory)
+    console.print(f"wrote {len(written)} files")
