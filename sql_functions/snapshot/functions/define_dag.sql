@@ -51,6 +51,8 @@ BEGIN
             tistate._text(v_schedule -> 'uri_refs' -> v_i, format('schedule.uri_refs[%s]', v_i), 1500, false),
             format('schedule.uri_refs[%s]', v_i));
     END LOOP;
+    -- The validated schedule, with absent or null lists as empty arrays (the writes below read it).
+    v_schedule := jsonb_build_object('assets', v_assets, 'aliases', to_jsonb(v_aliases));
 
     FOR v_i IN 0 .. jsonb_array_length(tistate._array(p_dag -> 'tasks', 'tasks')) - 1 LOOP
         v_task := tistate._check_object(p_dag -> 'tasks' -> v_i, format('tasks[%s]', v_i),
@@ -91,7 +93,7 @@ BEGIN
             coalesce((p_dag ->> 'is_paused')::boolean, false), false,
             coalesce((p_dag ->> 'fail_fast')::boolean, false),
             coalesce((p_dag ->> 'timetable_partitioned')::boolean, false),
-            (p_dag ->> 'max_active_runs')::integer, now())
+            tistate._integer(p_dag -> 'max_active_runs', 'max_active_runs', true), now())
     ON CONFLICT (dag_id) DO UPDATE SET
         owners = excluded.owners,
         description = excluded.description,

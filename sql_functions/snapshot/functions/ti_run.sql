@@ -27,8 +27,9 @@ BEGIN
     v_start_date := tistate._timestamp(p_payload -> 'start_date', 'start_date');
 
     v_ctx := tistate._lock_ti(p_ti_id, p_lock_timeout);
-    v_duplicate := (v_ctx.ti).state = 'running' AND (v_ctx.ti).hostname = v_hostname
-                   AND (v_ctx.ti).unixname = v_unixname AND (v_ctx.ti).pid = v_pid;
+    -- coalesce: a NULL state (none) or NULL hostname/pid must not make the state check below NULL.
+    v_duplicate := coalesce((v_ctx.ti).state = 'running' AND (v_ctx.ti).hostname = v_hostname
+                            AND (v_ctx.ti).unixname = v_unixname AND (v_ctx.ti).pid = v_pid, false);
     IF NOT v_duplicate AND coalesce((v_ctx.ti).state, 'none') NOT IN ('queued', 'restarting') THEN
         PERFORM tistate._invalid_state(v_ctx, 'TI was not in a state where it could be marked as running');
     END IF;
