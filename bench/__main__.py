@@ -1,0 +1,175 @@
+"""`python -m bench ...`: seed, serve a baseline, one run, micro-run, the matrix, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="tistate load and micro benchmarks"
+)
+console = Console(stderr=True)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+
+
+@app.command()
+def seed(
+    history: Annotated[int, typer.Option(help="events linked to each alias beforehand")] = 0,
+    n: Annotated[int, typer.Option(help="running task instances to create (0: none)")] = 0,
+    fresh: Annotated[bool, typer.Option(help="drop and recreate the database")] = False,
+) -> None:
+    """Create, migrate and seed bench_h<history>; optionally add a batch of N running TIs."""
+    from bench.seed import ensure_database, prepare_batch
+
+    dbname = ensure_database(history, fresh=fresh, console=console)
+    if n:
+        batch = prepare_batch(dbname, n, "manual")
+        console.print(f"batch {batch.id}: {batch.n} running task instances in run {batch.run_id}")
+
+
+@app.command()
+def serve(
+    system: Annotated[str, typer.Argument(help="roundtrip | function")],
+    history: int = 0,
+    port: int = 8700,
+) -> None:
+    """Serve a baseline app in the foreground (for manual runs)."""
+    import uvicorn
+
+    from bench.common import db_name, url
+
+    os.environ.setdefault("TISTATE_DATABASE_URL", url(db_name(history)))
+    module = {"roundtrip": "bench.roundtrip:app", "function": "bench.fnserver:app"}[system]
+    uvicorn.run(module, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+
+
+@app.command()
+def run(
+    system: Annotated[str, typer.Argument(help="tistate | roundtrip | function | raw")],
+    concurrency: Annotated[int, typer.Option("-c", "--concurrency")] = 80,
+    history: int = 0,
+    n: Annotated[int, typer.Option(help="completions")] = 1000,
+    processes: int = 1,
+    pgbouncer: bool = False,
+    heartbeat: bool = True,
+    jwt_secret: Annotated[str | None, typer.Option(envvar="TISTATE_JWT_SECRET")] = None,
+    time_limit: float = 300.0,
+    out: Annotated[
+        Path | None, typer.Option(help="append the result to this JSON-lines file")
+    ] = None,
+) -> None:
+    """One run: seed a batch, start the server(s), load, sample, verify; prints the JSON result."""
+    from bench.common import RESULTS_DIR
+    from bench.matrix import run_http, run_raw
+    from bench.seed import ensure_database
+
+    ensure_database(history, console=console)
+    if system == "raw":
+        result = run_raw(history=history, concurrency=concurrency, n=n, console=console)
+    else:
+        result = run_http(
+            system,
+            history=history,
+            concurrency=concurrency,
+            n=n,
+            processes=processes,
+            via_pgbouncer=pgbouncer,
+            jwt_secret=jwt_secret,
+            heartbeat=heartbeat,
+            time_limit_s=time_limit,
+            log_dir=RESULTS_DIR / "logs",
+            server_env={"TISTATE_PREPARE_THRESHOLD": "none", "BENCH_PREPARE_THRESHOLD": "none"}
+            if pgbouncer
+            else None,
+            console=console,
+        )
+    text = json.dumps(result, default=str)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "a") as fh:
+            fh.write(text + "\n")
+    print(json.dumps(result, indent=2, default=str))
+
+
+@app.command()
+def micro(history: int = 0, n: int = 300, concurrency: int = 1) -> None:
+    """Lock wait and hold per completion, from ti_update_state's own timing (no HTTP)."""
+    from bench.matrix import run_micro
+    from bench.seed import ensure_database
+
+    ensure_database(history, console=console)
+    print(
+        json.dumps(
+            run_micro(history=history, n=n, concurrency=concurrency, console=console), indent=2
+        )
+    )
+
+
+@app.command()
+def matrix(
+    systems: Annotated[
+        str, typer.Option(help="comma list of tistate, roundtrip, function, raw")
+    ] = ("tistate,roundtrip,raw"),
+    concurrency: Annotated[str, typer.Option("-c", "--concurrency")] = "20,80,200,500",
+    history: Annotated[str, typer.Option(help="comma list of alias history sizes")] = "0,1000000",
+    n: Annotated[int, typer.Option(help="completions per run")] = 1500,
+    reps: int = 1,
+    scale_out: bool = True,
+    scale_out_history: str = "0",
+    scale_out_system: str = "tistate",
+    micro_n: int = 300,
+    jwt_secret: Annotated[str | None, typer.Option(envvar="TISTATE_JWT_SECRET")] = None,
+    time_limit: float = 300.0,
+    out: Path | None = None,
+) -> None:
+    """The whole matrix, side by side; results in bench/results/<stamp>/ (then run `report`)."""
+    from bench.matrix import run_matrix
+    from bench.servers import tistate_serve_available
+
+    names = [s.strip() for s in systems.split(",") if s.strip()]
+    if ("tistate" in names or scale_out_system == "tistate") and not tistate_serve_available():
+        console.print(
+            "[red]`tistate serve` is not available yet; use --systems roundtrip,function,raw[/red]"
+        )
+        raise typer.Exit(2)
+    out_dir = run_matrix(
+        systems=names,
+        concurrencies=_ints(concurrency),
+        histories=_ints(history),
+        n=n,
+        reps=reps,
+        scale_out=scale_out,
+        scale_out_histories=_ints(scale_out_history),
+        scale_out_system=scale_out_system,
+        micro_n=micro_n,
+        jwt_secret=jwt_secret,
+        out_dir=out,
+        time_limit_s=time_limit,
+        console=console,
+    )
+    print(out_dir)
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="a bench/results/<stamp> directory")],
+    doc: Path = Path("docs/benchmarks.md"),
+    plot: Path = Path("docs/benchmarks.png"),
+) -> None:
+    """Tables, ratios and the plot from a results directory into docs/benchmarks.md."""
+    from bench.report import write_report
+
+    write_report(results, doc, plot)
+    console.print(f"wrote {doc} and {plot}")
+
+
+if __name__ == "__main__":
+    app()
