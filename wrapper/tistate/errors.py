@@ -17,7 +17,7 @@ exits with `exit_code`.
 | 40P01                                   | DeadlockError             | 503  | 75   |
 | 55P03                                   | LockTimeoutError          | 503  | 75   |
 | 57014                                   | StatementTimeoutError     | 503  | 75   |
-| class 08 (and a lost connection)        | ConnectionLostError       | 503  | 75   |
+| class 08, 57P01-57P03 (lost connection) | ConnectionLostError       | 503  | 75   |
 | (pool wait timed out or queue full)     | PoolExhaustedError        | 503  | 75   |
 | 42883, 42P01, 3F000 (and version check) | SchemaOutdatedError       | 503  | 8    |
 | anything else                           | DatabaseError             | 500  | 1    |
@@ -247,6 +247,11 @@ REGISTRY: Mapping[str, type[TistateError]] = {
     "40P01": DeadlockError,
     "55P03": LockTimeoutError,
     "57014": StatementTimeoutError,
+    # The backend was terminated (pg_terminate_backend, fast shutdown, crash) or the server is
+    # starting or stopping: the call's transaction rolled back, so it is safe to retry.
+    "57P01": ConnectionLostError,  # admin_shutdown
+    "57P02": ConnectionLostError,  # crash_shutdown
+    "57P03": ConnectionLostError,  # cannot_connect_now
     "42883": SchemaOutdatedError,  # undefined_function
     "42P01": SchemaOutdatedError,  # undefined_table
     "3F000": SchemaOutdatedError,  # invalid_schema_name
