@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,8 +26,10 @@ from ..migrate import MigrationError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Not a terminal (pipes, CI logs): wide lines rather than ids folded over several rows.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+console = Console(highlight=False, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, width=_WIDTH)
 
 DatabaseUrl = Annotated[
     str | None,
@@ -52,6 +55,9 @@ def report_error(exc: TistateError) -> None:
     field = exc.detail.get("field")
     if field:
         err_console.print(f"  field: {field}", markup=False)
+    extra = {k: v for k, v in exc.detail.items() if k not in {"field", "message", "reason"}}
+    if extra:
+        err_console.print(f"  detail: {json.dumps(extra, default=str)}", markup=False)
     if exc.hint:
         err_console.print(f"  hint: {exc.hint}", markup=False)
 
