@@ -4,7 +4,7 @@
 -- paused and stale consumers never queued), the same-state no-op, TS404, TS409, TS410 and TS422.
 BEGIN;
 \ir _fixtures.sql
-SELECT plan(92);
+SELECT plan(95);
 
 DO $$
 BEGIN
@@ -208,6 +208,12 @@ SELECT is((pg_temp.succeed(:'ti7', '[{"type": "Asset", "name": "orders", "uri": 
     '{}'::text[], 'an event with a partition key queues no consumer');
 SELECT results_eq($$SELECT partition_key::text FROM tistate.asset_event WHERE ti_id = pg_temp.ti('r7')$$, $$VALUES ('2025-01-01')$$,
                   'the payload''s partition key is stored on the event');
+SELECT pg_temp.running_ti('r7v') AS ti7v \gset
+SELECT is((pg_temp.succeed(:'ti7v', '[{"type": "Asset", "name": "orders", "uri": "s3://lake/orders"}]',
+    '[{"dest_asset_key": {"name": "orders", "uri": "s3://lake/orders"}, "partition_key": "vv"}]')).applied, true,
+    'a partition key made of the letter v is accepted');
+SELECT results_eq($$SELECT partition_key::text FROM tistate.asset_event WHERE ti_id = pg_temp.ti('r7v')$$, $$VALUES ('vv')$$,
+                  'a partition key of letters v is not whitespace');
 SELECT pg_temp.running_ti('r8', p_partition_key => 'eu') AS ti8 \gset
 SELECT is((pg_temp.succeed(:'ti8', '[{"type": "Asset", "name": "orders", "uri": "s3://lake/orders"}, {"type": "AssetAlias", "name": "daily-tables"}]',
     '[{"source_alias_name": "daily-tables", "dest_asset_key": {"name": "customers", "uri": "s3://lake/customers"}}]')).queued_dag_ids,
@@ -293,6 +299,7 @@ FROM (VALUES
     ('{"state": "success", "end_date": "2025-01-01T00:00:00Z", "outlet_events": [{"dest_asset_key": {"name": "a", "uri": "s3://a"}, "partition_key": ""}]}', 'outlet_events[0].partition_key'),
     ('{"state": "success", "end_date": "2025-01-01T00:00:00Z", "outlet_events": [{"dest_asset_key": {"name": "a", "uri": "s3://a"}, "partition_key": " \t "}]}', 'outlet_events[0].partition_key'),
     ('{"state": "success", "end_date": "2025-01-01T00:00:00Z", "outlet_events": [{"dest_asset_key": {"name": "a", "uri": "s3://a"}, "partition_key": 7}]}', 'outlet_events[0].partition_key'),
+    ('{"state": "success", "end_date": "2025-01-01T00:00:00Z", "outlet_events": [{"dest_asset_key": {"name": "a", "uri": "s3://a"}, "partition_key": "\u000b\u001f "}]}', 'outlet_events[0].partition_key'),
     (format('{"state": "success", "end_date": "2025-01-01T00:00:00Z", "outlet_events": [{"dest_asset_key": {"name": "a", "uri": "s3://a"}, "partition_key": "%s"}]}', repeat('k', 251)), 'outlet_events[0].partition_key'),
     ('{"state": "success", "end_date": "2025-01-01T00:00:00Z", "outlet_events": [{"dest_asset_key": {"name": "a", "uri": "s3://a"}, "source": "x"}]}', 'outlet_events[0].source'),
     ('{"state": "success", "end_date": "2025-01-01T00:00:00Z", "outlet_events": [{"source_alias_name": "al", "dest_asset_key": {"name": "a", "uri": "s3://a"}, "partition_key": "p"}]}', 'outlet_events[0].partition_key'),

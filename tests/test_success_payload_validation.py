@@ -186,6 +186,11 @@ CASES: list[tuple[str, Any, str]] = [
         "outlet_events[0].partition_key",
     ),
     (
+        "partition key vertical tab",
+        with_change(["outlet_events", 0, "partition_key"], "\x0b\x1c "),
+        "outlet_events[0].partition_key",
+    ),
+    (
         "partition key too long",
         with_change(["outlet_events", 0, "partition_key"], "k" * 251),
         "outlet_events[0].partition_key",
@@ -334,7 +339,7 @@ WRONG_TYPES = st.one_of(
     st.integers(), st.booleans(), st.lists(st.integers(), max_size=2), st.just({"x": 1})
 )
 BAD_PARTITION_KEYS = st.one_of(
-    st.text(alphabet=" \t\n\r\f\v", max_size=5),
+    st.text(alphabet=" \t\n\r\f\v\x1c\x1d\x1e\x1f", max_size=5),
     st.text(alphabet="abc", min_size=251, max_size=300),
     st.integers(),
 )

@@ -338,7 +338,8 @@ BEGIN
         PERFORM tistate._invalid(p_path, 'must be a string');
     END IF;
     v_key := p_value #>> '{}';
-    IF btrim(v_key, E' \t\n\r\f\v') = '' THEN
+    -- Python's str.strip() whitespace of the ASCII range (E'\v' is not an escape in PostgreSQL).
+    IF btrim(v_key, E' \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f') = '' THEN
         PERFORM tistate._invalid(p_path, 'must not be empty or whitespace');
     END IF;
     IF length(v_key) > 250 THEN
