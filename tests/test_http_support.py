@@ -126,32 +126,45 @@ class Server:
             raise
 
 
+#: `tistate serve` from this interpreter (the console script may belong to another one)
+CLI_SERVE = [sys.executable, "-c", "from tistate.cli import app; app()", "serve"]
+
+
 def start_server(
-    database_url: str, log_path: Path, *, wait_ready: bool = True, **settings: Any
+    database_url: str | None,
+    log_path: Path,
+    *,
+    wait_ready: bool = True,
+    command: list[str] | None = None,
+    startup_timeout: float = STARTUP_TIMEOUT,
+    **settings: Any,
 ) -> Server:
-    """Start the server with TISTATE_* settings (keyword names without the prefix)."""
+    """Start the server with TISTATE_* settings (keyword names without the prefix).
+
+    The default command is `python -m tistate.http` (settings from the environment only)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TISTATE_")}
     env.update(
         {
-            "TISTATE_DATABASE_URL": database_url,
             "TISTATE_PORT": str(port),
             "TISTATE_HOST": "127.0.0.1",
             "TISTATE_JWT_SECRET": SECRET,
             "TISTATE_GRACEFUL_TIMEOUT": "20",
         }
     )
+    if database_url is not None:
+        env["TISTATE_DATABASE_URL"] = database_url
     env.update({f"TISTATE_{k.upper()}": str(v) for k, v in settings.items()})
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tistate.http"],
+        command or [sys.executable, "-m", "tistate.http"],
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
     log_file.close()
     server = Server(process, port, log_path, env)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+    deadline = time.monotonic() + startup_timeout
     path = "/ready" if wait_ready else "/health"
     with httpx.Client(base_url=server.url, timeout=2.0) as client:
         while True:
@@ -162,7 +175,7 @@ def start_server(
                     return server
             if time.monotonic() > deadline:
                 server.stop()
-                raise AssertionError(f"server not ready in {STARTUP_TIMEOUT}s:\n{server.log()}")
+                raise AssertionError(f"server not ready in {startup_timeout}s:\n{server.log()}")
             time.sleep(0.05)
 
 

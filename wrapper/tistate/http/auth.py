@@ -15,9 +15,9 @@ from uuid import UUID
 
 from fastapi import Request
 
+from ..tokens import TokenError, verify
 from .problems import HTTPProblem
 from .settings import Settings
-from .tokens_compat import TokenError, verify_token
 
 __all__ = ["require_ti_token"]
 
@@ -46,8 +46,17 @@ def authenticate(settings: Settings, authorization: str | None, ti_id: str) -> d
         raise _unauthorized(
             "invalid_authorization_header", "the Authorization header must be 'Bearer <token>'"
         )
+    if settings.jwt_secret is None:  # Settings refuses this unless insecure_no_auth
+        raise _unauthorized("no_secret", "the service has no JWT secret configured")
     try:
-        claims = verify_token(token, settings)
+        claims = verify(
+            token,
+            secret=settings.jwt_secret,
+            algorithms=settings.jwt_algorithms,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            leeway=settings.jwt_leeway,
+        )
     except TokenError as exc:
         raise _unauthorized(exc.reason, exc.message) from None
     subject = claims.get("sub")

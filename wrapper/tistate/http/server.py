@@ -9,6 +9,8 @@ flat however many clients connect; admission control and the pool bound the work
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 
 import uvicorn
 
@@ -37,11 +39,33 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
     )
 
 
+class _Stopped(Exception):
+    """A stop signal, re-raised by uvicorn after its graceful shutdown."""
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped(signum)
+
+
 def serve(settings: Settings) -> None:
-    """Serve until SIGTERM/SIGINT. `settings.database_url` must be set (the CLI starts the
-    embedded PostgreSQL when it is not)."""
+    """Serve until SIGTERM/SIGINT, then return normally.
+
+    `settings.database_url` must be set (the CLI starts the embedded PostgreSQL when it is not).
+    uvicorn finishes in-flight requests, runs the lifespan shutdown, restores the signal handlers
+    it found and re-raises the signal it caught; the handlers installed here turn that into a
+    normal return, so the caller's cleanup (e.g. stopping the embedded PostgreSQL) still runs and
+    the process exits 0.
+    """
     configure_logging(settings.log_level)
     if not settings.database_url:
         raise ValueError("no database: set TISTATE_DATABASE_URL or pass --database-url")
     log.info("starting", extra={"host": settings.host, "port": settings.port})
-    uvicorn.Server(uvicorn_config(settings)).run()
+    stop_signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, _stop) for sig in stop_signals}
+    try:
+        uvicorn.Server(uvicorn_config(settings)).run()
+    except _Stopped as stopped:
+        log.info("stopped by signal", extra={"signal": signal.Signals(stopped.args[0]).name})
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

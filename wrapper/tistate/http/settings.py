@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..tokens import ALGORITHMS, DEFAULT_AUDIENCE
+
 __all__ = ["DEFAULT_AUDIENCE", "SUPPORTED_ALGORITHMS", "Settings"]
 
-#: Airflow's default `[execution_api] jwt_audience`.
-DEFAULT_AUDIENCE = "urn:airflow.apache.org:task"
-#: The only algorithms accepted; `none` and asymmetric algorithms are refused.
-SUPPORTED_ALGORITHMS = ("HS256", "HS384", "HS512")
+#: The only algorithms accepted (HMAC); `none` and asymmetric algorithms are refused.
+SUPPORTED_ALGORITHMS = ALGORITHMS
 
 
 def _env_bool(value: str) -> bool:
