@@ -613,3 +613,63 @@ def test_cli_serve_without_a_database_url_uses_the_embedded_postgres(tmp_path: P
         assert server.stop() == 0
     # The embedded server is stopped when `serve` returns after SIGTERM.
     assert not (data_dir / "postmaster.pid").exists()
+
+
+# ---------------------------------------------------------------------------------- settings
+def test_settings_from_env_and_overrides() -> None:
+    env = {
+        "TISTATE_DATABASE_URL": "postgresql://db/x",
+        "TISTATE_POOL_SIZE": "3",
+        "TISTATE_POOL_MAX_WAITING": "5",
+        "TISTATE_JWT_SECRET": "s" * 64,
+        "TISTATE_JWT_ALGORITHMS": "hs512",
+        "TISTATE_PREPARED_STATEMENTS": "0",
+        "TISTATE_LOCK_TIMEOUT": "",
+    }
+    settings = Settings.from_env(env, pool_size=7, port=None)
+    assert settings.pool_size == 7  # the override wins
+    assert settings.port == 8080  # None overrides nothing
+    assert settings.admission_limit == 12
+    assert settings.jwt_algorithms == ("HS512",)
+    assert settings.prepared_statements is False
+    assert settings.lock_timeout is None
+    assert "s" * 64 not in repr(settings)
+    with pytest.raises(ValueError, match="algorithm"):
+        Settings.from_env({**env, "TISTATE_JWT_ALGORITHMS": "none"})
+    with pytest.raises(ValueError, match="pool_max_waiting"):
+        Settings.from_env({**env, "TISTATE_POOL_MAX_WAITING": "0"})
+
+
+def test_pool_conninfo_names_the_sessions_and_sets_timeouts() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from tistate.http.app import pool_conninfo
+
+    settings = Settings(
+        database_url="postgresql://u@h/db?options=-c%20work_mem%3D8MB",
+        statement_timeout=1.5,
+        insecure_no_auth=True,
+    )
+    params = conninfo_to_dict(pool_conninfo(settings))
+    assert params["application_name"] == "tistate-http"
+    assert params["options"] == "-c work_mem=8MB -c statement_timeout=1500"
+    assert params["dbname"] == "db"
+
+
+def test_statement_timeout_answers_retryable_503(
+    module_dsn: str, dags: Dags, tmp_path: Path
+) -> None:
+    ti = dags.running()
+    with (
+        running_server(
+            module_dsn, tmp_path / "s.log", lock_timeout=10, statement_timeout=0.3
+        ) as srv,
+        srv.client() as http,
+        psycopg.connect(module_dsn) as holder,
+    ):
+        holder.execute("SELECT 1 FROM tistate.task_instance WHERE id = %s FOR UPDATE", (ti,))
+        response = put_heartbeat(http, ti, "worker-1", 100)
+        holder.rollback()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert detail(response)["reason"] == "statement_timeout"

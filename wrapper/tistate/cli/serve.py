@@ -86,6 +86,13 @@ def serve_command(
             "port can change any task instance.",
         ),
     ] = False,
+    pgbouncer: Annotated[
+        bool,
+        typer.Option(
+            "--pgbouncer",
+            help="No server-side prepared statements (PgBouncer in transaction-pooling mode).",
+        ),
+    ] = False,
     graceful_timeout: Annotated[
         float | None,
         typer.Option(
@@ -128,6 +135,7 @@ def serve_command(
             jwt_issuer=jwt_issuer,
             jwt_algorithms=algorithms,
             insecure_no_auth=True if insecure_no_auth else None,
+            prepared_statements=False if pgbouncer else None,
             graceful_timeout=graceful_timeout,
             log_level=log_level,
         )

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .. import __version__
-from ..client import AsyncClient
+from ..client import DEFAULT_PREPARE_THRESHOLD, AsyncClient
 from .metrics import Metrics
 from .middleware import RequestMiddleware
 from .openapi import build_openapi
@@ -48,6 +48,7 @@ def _make_client(settings: Settings) -> AsyncClient:
         max_size=settings.pool_size,
         timeout=settings.pool_timeout,
         max_waiting=settings.pool_max_waiting,
+        prepare_threshold=DEFAULT_PREPARE_THRESHOLD if settings.prepared_statements else None,
         check_schema=False,  # /ready reports the schema; the process starts regardless
     )
 

@@ -47,6 +47,8 @@ class Settings:
     lock_timeout: float | None = None
     #: statement_timeout of the pool's sessions in seconds (None: the server's setting)
     statement_timeout: float | None = None
+    #: server-side prepared statements; off behind PgBouncer in transaction-pooling mode
+    prepared_statements: bool = True
     #: Retry-After seconds on every 503
     retry_after: int = 1
     #: open client connections at most (uvicorn's limit_concurrency; 503 above)
@@ -119,6 +121,7 @@ class Settings:
         take("TISTATE_RETRY_AFTER", "retry_after", int)
         take("TISTATE_MAX_BODY_BYTES", "max_body_bytes", int)
         take("TISTATE_MAX_CONNECTIONS", "max_connections", int)
+        take("TISTATE_PREPARED_STATEMENTS", "prepared_statements", _env_bool)
         take("TISTATE_JWT_SECRET", "jwt_secret")
         take(
             "TISTATE_JWT_ALGORITHMS",
