@@ -72,6 +72,16 @@ class LoadResult:
 
 
 def make_token(secret: str, ti_id: str, claims: dict[str, Any] | None = None) -> str:
+    """A per-TI bearer token: tistate.tokens.mint (Airflow's audience), valid for an hour."""
+    if not claims:
+        try:
+            from datetime import timedelta
+
+            from tistate.tokens import mint
+
+            return mint(ti_id, secret=secret, ttl=timedelta(hours=1))
+        except ImportError:
+            pass
     now = int(time.time())
     payload: dict[str, Any] = {
         "sub": ti_id,
@@ -213,22 +223,26 @@ async def run_load(
     queue: asyncio.Queue[Job] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
-    # Room for every worker's state call and heartbeat, so no request waits for a client socket.
-    limits = httpx.Limits(
-        max_connections=2 * cfg.concurrency + 8, max_keepalive_connections=2 * cfg.concurrency + 8
-    )
+    # One client per worker, as every Airflow worker has its own: two sockets (state call and
+    # heartbeat), and no shared pool to scan (httpx's pool cost grows with its connection count).
+    limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+
+    # Built before the clock starts (each client builds an SSL context, even for plain HTTP).
+    clients = [
+        httpx.AsyncClient(limits=limits, timeout=cfg.timeout_s) for _ in range(cfg.concurrency)
+    ]
+
+    async def worker(i: int) -> None:
+        base = cfg.base_urls[i % len(cfg.base_urls)]
+        while True:
+            try:
+                job = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await _finish(clients[i], cfg, base, job, result, db_state)
+
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    async with httpx.AsyncClient(limits=limits, timeout=cfg.timeout_s) as client:
-
-        async def worker(i: int) -> None:
-            base = cfg.base_urls[i % len(cfg.base_urls)]
-            while True:
-                try:
-                    job = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                await _finish(client, cfg, base, job, result, db_state)
-
+    try:
         result.started = time.perf_counter()
         tasks = [asyncio.create_task(worker(i)) for i in range(cfg.concurrency)]
         _, pending = await asyncio.wait(tasks, timeout=cfg.time_limit_s)
@@ -236,6 +250,8 @@ async def run_load(
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         result.finished = time.perf_counter()
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     result.client_cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     result.not_attempted = queue.qsize()

@@ -119,7 +119,7 @@ def run_http(
         servers = []
         for _ in range(processes):
             server = start_server(
-                system,
+                "tistate-pgbouncer" if via_pgbouncer and system == "tistate" else system,
                 database_url,
                 log_dir=log_dir,
                 jwt_secret=jwt_secret,

@@ -19,6 +19,18 @@ FROM pg_locks AS l
 JOIN pg_stat_activity AS a ON a.pid = l.pid
 WHERE NOT l.granted AND a.datname = current_database()
 """
+# What the waiters wait for: lock type, mode and object (a relation, or the notify queue's
+# database-0 object lock that serialises every committing NOTIFY).
+LOCK_KINDS_SQL = """
+SELECT l.locktype || ' ' || l.mode || coalesce(' ' || l.relation::regclass::text, '')
+       || CASE WHEN l.locktype = 'object' THEN ' ' || l.classid::regclass::text || '/' || l.objid
+               ELSE '' END,
+       count(*)
+FROM pg_locks AS l
+JOIN pg_stat_activity AS a ON a.pid = l.pid
+WHERE NOT l.granted AND a.datname = current_database()
+GROUP BY 1
+"""
 BACKENDS_SQL = """
 SELECT count(*) FILTER (WHERE state = 'active'), count(*)
 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
@@ -73,6 +85,8 @@ class Monitor:
     lock_interval_s: float = 0.1
     servers: dict[int, ServerSample] = field(default_factory=dict)
     peak_lock_waiters: int = 0
+    lock_kinds: dict[str, int] = field(default_factory=dict)  # kind -> peak waiters
+    lock_kind_samples: dict[str, int] = field(default_factory=dict)  # kind -> samples seen
     longest_lock_wait_ms: float = 0.0
     peak_active_backends: int = 0
     peak_backends: int = 0
@@ -114,6 +128,9 @@ class Monitor:
                     waiters, longest = conn.execute(LOCK_SQL).fetchone()  # type: ignore[misc]
                     self.peak_lock_waiters = max(self.peak_lock_waiters, int(waiters))
                     self.longest_lock_wait_ms = max(self.longest_lock_wait_ms, float(longest))
+                    for kind, count in conn.execute(LOCK_KINDS_SQL).fetchall():
+                        self.lock_kinds[kind] = max(self.lock_kinds.get(kind, 0), int(count))
+                        self.lock_kind_samples[kind] = self.lock_kind_samples.get(kind, 0) + 1
                     active, total = conn.execute(BACKENDS_SQL).fetchone()  # type: ignore[misc]
                     self.peak_active_backends = max(self.peak_active_backends, int(active))
                     self.peak_backends = max(self.peak_backends, int(total))
@@ -157,6 +174,10 @@ class Monitor:
             "servers": servers,
             "peak_lock_waiters": self.peak_lock_waiters,
             "longest_lock_wait_ms": round(self.longest_lock_wait_ms, 1),
+            "lock_waits_by_kind": {
+                k: {"peak": v, "samples": self.lock_kind_samples[k]}
+                for k, v in self.lock_kinds.items()
+            },
             "peak_active_backends": self.peak_active_backends,
             "peak_backends": self.peak_backends,
             "machine_cpu_busy": round(self.machine_busy, 3),

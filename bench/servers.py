@@ -56,6 +56,8 @@ def _command(system: str, port: int, extra_args: Sequence[str]) -> list[str]:
     if system == "tistate":
         exe = shutil.which("tistate") or "tistate"
         return [exe, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args]
+    if system == "tistate-pgbouncer":  # tistate's app with prepare_threshold=None
+        return [sys.executable, "-m", "bench.pgbouncer_serve", "--port", str(port), *extra_args]
     module = {"roundtrip": "bench.roundtrip:app", "function": "bench.fnserver:app"}[system]
     return [
         sys.executable,
@@ -90,7 +92,7 @@ def start_server(
     args = list(extra_args)
     if jwt_secret:
         env["TISTATE_JWT_SECRET"] = jwt_secret
-    elif system == "tistate":
+    elif system.startswith("tistate"):
         args.append("--insecure-no-auth")
     env.update(env_extra or {})
     log_dir.mkdir(parents=True, exist_ok=True)
