@@ -1,0 +1,335 @@
+"""Faults under load: each while concurrent completions with asset and alias events run, each ending
+with the invariant check (tests/faultkit): every task answered success has its state and exactly its
+events, alias links, queue rows and audit row; every task answered with an error has none of them
+and finishes on retry.
+
+Faults are injected at deterministic points: a side transaction (faultkit.Hold) makes the victims'
+calls block *inside* ti_update_state, either on the task-instance row lock (before any write) or on
+the asset_dag_run_queue key (after the events and alias links were written), and the test waits
+(bounded) until PostgreSQL reports those backends as waiting before it strikes.
+
+Each fault runs through the library (tistate.Client from a thread pool) and over HTTP (a real
+`python -m tistate.http` process). The PostgreSQL restart uses a private cluster (never the shared
+one); see test_faults_restart.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from faultkit import (
+    Hold,
+    HttpLoad,
+    LibraryLoad,
+    World,
+    blocked_backends,
+    check_invariant,
+    holds_uncommitted_event_writes,
+    split,
+    tally,
+    terminate,
+)
+from test_http_support import Server, mint, running_server
+
+TASKS = 24
+REPORT: dict[str, Any] = {}
+
+
+def report(name: str, **figures: Any) -> None:
+    """Counts per fault, printed with -s and kept for the summary at the end of the module."""
+    REPORT[name] = figures
+    print(f"\n[fault] {name}: {figures}")
+
+
+@pytest.fixture
+def world(db_dsn: str) -> World:
+    return World(db_dsn, tasks=TASKS).create()
+
+
+def token(ti_id: UUID) -> str:
+    return mint(ti_id)
+
+
+def retry_all(load: LibraryLoad | HttpLoad, ks: set[int]) -> dict[str, int]:
+    """Retry each failed task once, one at a time (the load has dropped)."""
+    outcomes = [load.call(k) for k in sorted(ks)]
+    assert all(o.success for o in outcomes), tally(outcomes)
+    return tally(outcomes)
+
+
+def finish(world: World, load: LibraryLoad | HttpLoad, ok: set[int], bad: set[int]) -> Any:
+    """Invariant now, then retry every failed task and check the invariant over all tasks."""
+    first = check_invariant(world, ok, bad)
+    assert first.problems == [], first.problems
+    retried = retry_all(load, bad)
+    final = check_invariant(world, set(range(world.tasks)), set())
+    assert final.problems == [], final.problems
+    assert final.events_found == final.events_expected == 2 * world.tasks
+    return first, retried, final
+
+
+# ------------------------------------------------------------------ backend killed mid-function
+def test_backend_killed_inside_ti_update_state_library(world: World) -> None:
+    row_victims, queue_victims = [3, 11], [7, 19]
+    with (
+        Hold(world, row_victims, "row") as row_hold,
+        Hold(world, queue_victims, "queue") as queue_hold,
+        LibraryLoad(world, workers=8, lock_timeout=30) as load,
+    ):
+        futures = load.submit(range(TASKS))
+        pids = blocked_backends(world.dsn, 4, [row_hold, queue_hold])
+        writers = [p for p in pids if holds_uncommitted_event_writes(world.dsn, [p])]
+        assert len(writers) == 2, "two victims must be killed after writing their events"
+        terminate(world.dsn, pids)
+        outcomes = [f.result(timeout=60) for f in futures]
+        row_hold.release()
+        queue_hold.release()
+        ok, bad = split(outcomes)
+        assert bad == set(row_victims + queue_victims)
+        assert all(
+            o.answer == "ConnectionLostError" and o.retryable for o in outcomes if o.k in bad
+        )
+        first, retried, final = finish(world, load, ok, bad)
+    report(
+        "backend killed (library)",
+        requests=len(outcomes) + len(bad),
+        answers=tally(outcomes),
+        retries=retried,
+        events_expected=final.events_expected,
+        events_found=final.events_found,
+        after_fault=first.summary(),
+    )
+
+
+# ------------------------------------------------------------------ row held by another transaction
+def test_row_held_answers_retryable_lock_timeout_library(world: World) -> None:
+    victims = [0, 5, 17]
+    with Hold(world, victims, "row") as hold, LibraryLoad(world, lock_timeout=0.3) as load:
+        outcomes = load.run(range(TASKS))
+        hold.release()
+        ok, bad = split(outcomes)
+        assert bad == set(victims)
+        for o in outcomes:
+            if o.k in bad:
+                assert (o.answer, o.detail, o.retryable) == ("LockTimeoutError", "55P03", True)
+                assert 0.25 < o.seconds < 3.0, f"lock wait not bounded: {o.seconds:.2f}s"
+        first, retried, final = finish(world, load, ok, bad)
+    report(
+        "row held (library)",
+        requests=len(outcomes) + len(bad),
+        answers=tally(outcomes),
+        victim_wait_s=[round(o.seconds, 2) for o in outcomes if o.k in bad],
+        retries=retried,
+        events_expected=final.events_expected,
+        events_found=final.events_found,
+        after_fault=first.summary(),
+    )
+
+
+# ------------------------------------------------------------------ statement_timeout inside
+def test_statement_timeout_inside_function_writes_nothing_library(world: World) -> None:
+    victims = [2, 9, 21]
+    with (
+        Hold(world, victims, "queue") as hold,
+        LibraryLoad(world, lock_timeout=30, statement_timeout_ms=1500) as load,
+    ):
+        outcomes = load.run(range(TASKS))
+        hold.release()
+        ok, bad = split(outcomes)
+        assert bad == set(victims)
+        for o in outcomes:
+            if o.k in bad:
+                assert (o.answer, o.detail, o.retryable) == ("StatementTimeoutError", "57014", True)
+                assert 1.4 < o.seconds < 6.0
+        first, retried, final = finish(world, load, ok, bad)
+    report(
+        "statement_timeout (library)",
+        requests=len(outcomes) + len(bad),
+        answers=tally(outcomes),
+        retries=retried,
+        events_expected=final.events_expected,
+        events_found=final.events_found,
+        after_fault=first.summary(),
+    )
+
+
+# ------------------------------------------------------------------ pool exhausted
+def test_pool_exhausted_is_bounded_and_recovers_library(world: World) -> None:
+    victims = [0, 1]
+    with (
+        Hold(world, victims, "row") as hold,
+        LibraryLoad(
+            world, workers=12, pool_size=2, pool_timeout=0.3, max_waiting=3, lock_timeout=30
+        ) as load,
+    ):
+        blocked = load.submit(victims)
+        blocked_backends(world.dsn, 2, [hold])
+        rest = load.run(range(2, TASKS))
+        assert {o.answer for o in rest} == {"PoolExhaustedError"}
+        assert all(o.retryable and o.seconds < 2.5 for o in rest), "a caller hung on the pool"
+        hold.release()
+        victim_outcomes = [f.result(timeout=30) for f in blocked]
+        assert {o.answer for o in victim_outcomes} == {"applied"}
+        ok, bad = split([*victim_outcomes, *rest])
+        first, retried, final = finish(world, load, ok, bad)
+    report(
+        "pool exhausted (library)",
+        requests=TASKS + len(bad),
+        answers=tally([*victim_outcomes, *rest]),
+        slowest_rejection_s=round(max(o.seconds for o in rest), 2),
+        retries=retried,
+        events_expected=final.events_expected,
+        events_found=final.events_found,
+        after_fault=first.summary(),
+    )
+
+
+# ================================================================== over HTTP
+@pytest.fixture
+def server_for(db_dsn: str, tmp_path: Path) -> Iterator[Any]:
+    servers: list[Any] = []
+
+    def start(**settings: Any) -> Server:
+        context = running_server(db_dsn, tmp_path / f"server{len(servers)}.log", **settings)
+        server = context.__enter__()
+        servers.append(context)
+        return server
+
+    yield start
+    for context in reversed(servers):
+        context.__exit__(None, None, None)
+
+
+def assert_retryable_503(outcome: Any, reason: str) -> None:
+    assert outcome.answer == "503", outcome
+    assert outcome.detail["retry_after"] is not None and int(outcome.detail["retry_after"]) >= 1
+    assert outcome.detail["body"]["detail"]["reason"] == reason, outcome.detail
+
+
+def test_backend_killed_inside_ti_update_state_http(world: World, server_for: Any) -> None:
+    server = server_for(pool_size=8, lock_timeout=30)
+    row_victims, queue_victims = [4], [13]
+    with (
+        Hold(world, row_victims, "row") as row_hold,
+        Hold(world, queue_victims, "queue") as queue_hold,
+        HttpLoad(world, [server.url], token, workers=8) as load,
+    ):
+        futures = load.submit(range(TASKS))
+        pids = blocked_backends(world.dsn, 2, [row_hold, queue_hold])
+        assert sum(holds_uncommitted_event_writes(world.dsn, [p]) for p in pids) == 1
+        terminate(world.dsn, pids)
+        outcomes = [f.result(timeout=60) for f in futures]
+        row_hold.release()
+        queue_hold.release()
+        ok, bad = split(outcomes)
+        assert bad == set(row_victims + queue_victims)
+        for o in outcomes:
+            if o.k in bad:
+                assert_retryable_503(o, "connection_failure")
+        first, retried, final = finish(world, load, ok, bad)
+    assert "Traceback" not in server.log()
+    report(
+        "backend killed (http)",
+        requests=len(outcomes) + len(bad),
+        answers=tally(outcomes),
+        retries=retried,
+        events_expected=final.events_expected,
+        events_found=final.events_found,
+        after_fault=first.summary(),
+    )
+
+
+def test_row_held_answers_503_http(world: World, server_for: Any) -> None:
+    server = server_for(pool_size=8, lock_timeout=0.3)
+    victims = [6, 12]
+    with Hold(world, victims, "row") as hold, HttpLoad(world, [server.url], token) as load:
+        outcomes = load.run(range(TASKS))
+        hold.release()
+        ok, bad = split(outcomes)
+        assert bad == set(victims)
+        for o in outcomes:
+            if o.k in bad:
+                assert_retryable_503(o, "lock_timeout")
+                assert o.seconds < 3.0
+        first, retried, final = finish(world, load, ok, bad)
+    report(
+        "row held (http)",
+        requests=len(outcomes) + len(bad),
+        answers=tally(outcomes),
+        retries=retried,
+        events_expected=final.events_expected,
+        events_found=final.events_found,
+        after_fault=first.summary(),
+    )
+
+
+def test_statement_timeout_answers_503_and_writes_nothing_http(
+    world: World, server_for: Any
+) -> None:
+    server = server_for(pool_size=8, lock_timeout=30, statement_timeout=1.5)
+    victims = [1, 22]
+    with Hold(world, victims, "queue") as hold, HttpLoad(world, [server.url], token) as load:
+        outcomes = load.run(range(TASKS))
+        hold.release()
+        ok, bad = split(outcomes)
+        assert bad == set(victims)
+        for o in outcomes:
+            if o.k in bad:
+                assert_retryable_503(o, "statement_timeout")
+        first, retried, final = finish(world, load, ok, bad)
+    report(
+        "statement_timeout (http)",
+        requests=len(outcomes) + len(bad),
+        answers=tally(outcomes),
+        retries=retried,
+        events_expected=final.events_expected,
+        events_found=final.events_found,
+        after_fault=first.summary(),
+    )
+
+
+def test_pool_exhausted_answers_503_without_hanging_and_recovers_http(
+    world: World, server_for: Any
+) -> None:
+    server = server_for(pool_size=2, pool_max_waiting=2, pool_timeout=0.5, lock_timeout=30)
+    victims = [0, 1]
+    with (
+        Hold(world, victims, "row") as hold,
+        HttpLoad(world, [server.url], token, workers=12) as load,
+    ):
+        blocked = load.submit(victims)
+        blocked_backends(world.dsn, 2, [hold])
+        rest = load.run(range(2, TASKS))
+        for o in rest:
+            assert o.answer == "503" and o.detail["retry_after"] == "1", o
+            assert o.detail["body"]["detail"]["reason"] in {"overloaded", "pool_exhausted"}
+            assert o.seconds < 3.0, f"a request hung: {o.seconds:.2f}s"
+        with httpx.Client(base_url=server.url, timeout=5) as http:
+            assert http.get("/health").status_code == 200  # operations routes stay answerable
+            metrics = http.get("/metrics").text
+        hold.release()
+        victim_outcomes = [f.result(timeout=30) for f in blocked]
+        assert {o.answer for o in victim_outcomes} == {"204"}
+        ok, bad = split([*victim_outcomes, *rest])
+        first, retried, final = finish(world, load, ok, bad)
+    reasons = tally(
+        [type(o)(o.k, o.detail["body"]["detail"]["reason"], 0) for o in rest]  # by reason
+    )
+    assert "503" in metrics
+    report(
+        "pool exhausted (http)",
+        requests=TASKS + len(bad),
+        answers=tally([*victim_outcomes, *rest]),
+        rejections_by_reason=reasons,
+        slowest_rejection_s=round(max(o.seconds for o in rest), 2),
+        retries=retried,
+        events_expected=final.events_expected,
+        events_found=final.events_found,
+        after_fault=first.summary(),
+    )
