@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -329,7 +329,8 @@ class Hold:
 
     def release(self) -> None:
         if not self.conn.closed:
-            self.conn.rollback()
+            with suppress(psycopg.OperationalError):  # the server may have gone away
+                self.conn.rollback()
             self.conn.close()
 
     def __enter__(self) -> Hold:
