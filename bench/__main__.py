@@ -53,7 +53,9 @@ def serve(
 
 @app.command()
 def run(
-    system: Annotated[str, typer.Argument(help="tistate | roundtrip | function | raw")],
+    system: Annotated[
+        str, typer.Argument(help="tistate | roundtrip | function | raw | raw-nonotify")
+    ],
     concurrency: Annotated[int, typer.Option("-c", "--concurrency")] = 80,
     history: int = 0,
     n: Annotated[int, typer.Option(help="completions")] = 1000,
@@ -72,8 +74,10 @@ def run(
     from bench.seed import ensure_database
 
     ensure_database(history, console=console)
-    if system == "raw":
-        result = run_raw(history=history, concurrency=concurrency, n=n, console=console)
+    if system in ("raw", "raw-nonotify"):
+        result = run_raw(
+            history=history, concurrency=concurrency, n=n, notify=system == "raw", console=console
+        )
     else:
         result = run_http(
             system,

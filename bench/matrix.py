@@ -158,7 +158,7 @@ def run_http(
 
 
 def run_raw(
-    *, history: int, concurrency: int, n: int, console: Console | None = None
+    *, history: int, concurrency: int, n: int, notify: bool = True, console: Console | None = None
 ) -> dict[str, Any]:
     """The same function and payloads from pgbench, no HTTP and no Python."""
     console = console or Console(stderr=True)
@@ -171,11 +171,11 @@ def run_raw(
     _reset(dbname)
     monitor = Monitor(dsn(dbname), [])
     monitor.start()
-    out = run_pgbench(batch, clients, per_client=per)
+    out = run_pgbench(batch, clients, per_client=per, notify=notify)
     monitor.stop()
     done = out.pop("done_rns") if out["returncode"] == 0 else []
     result: dict[str, Any] = {
-        "system": "raw (pgbench)",
+        "system": "raw (pgbench)" if notify else "raw (pgbench, notify off)",
         "kind": "raw",
         "history": history,
         "concurrency": concurrency,
@@ -294,8 +294,14 @@ def run_matrix(
             for conc in concurrencies:
                 order = list(systems) if rep % 2 == 0 else list(reversed(systems))
                 for system in order:
-                    if system == "raw":
-                        r = run_raw(history=history, concurrency=conc, n=n, console=console)
+                    if system in ("raw", "raw-nonotify"):
+                        r = run_raw(
+                            history=history,
+                            concurrency=conc,
+                            n=n,
+                            notify=system == "raw",
+                            console=console,
+                        )
                     else:
                         r = run_http(
                             system,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import tempfile
@@ -34,7 +35,9 @@ def max_raw_clients(reserve: int = 20) -> int:
     return max(1, limit - used - reserve)
 
 
-def run_pgbench(batch: Batch, clients: int, *, per_client: int, threads: int = 2) -> dict[str, Any]:
+def run_pgbench(
+    batch: Batch, clients: int, *, per_client: int, threads: int = 2, notify: bool = True
+) -> dict[str, Any]:
     """pgbench -c clients -t per_client over batch rows 1 .. clients * per_client (+1 offset)."""
     assert clients * per_client <= batch.n
     workdir = Path(tempfile.mkdtemp(prefix="tistate-bench-pgbench-"))
@@ -70,7 +73,10 @@ def run_pgbench(batch: Batch, clients: int, *, per_client: int, threads: int = 2
         str(workdir / "tx"),
         batch.dbname,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if not notify:  # tistate.notify_events = off: no pg_notify, so no commit-time notify lock
+        env["PGOPTIONS"] = "-c tistate.notify_events=off"
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     out = proc.stdout + proc.stderr
     tps_match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
     failed_match = re.search(r"number of failed transactions: (\d+)", out)

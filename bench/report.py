@@ -17,13 +17,21 @@ from typing import Any
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
 
-ORDER = ["tistate", "tistate x2 via PgBouncer", "function", "roundtrip", "raw (pgbench)"]
+ORDER = [
+    "tistate",
+    "tistate x2 via PgBouncer",
+    "function",
+    "roundtrip",
+    "raw (pgbench)",
+    "raw (pgbench, notify off)",
+]
 LABEL = {
     "tistate": "tistate serve",
     "tistate x2 via PgBouncer": "tistate x2 + PgBouncer",
     "function": "function stand-in",
     "roundtrip": "round-trip baseline",
     "raw (pgbench)": "raw limit (pgbench)",
+    "raw (pgbench, notify off)": "raw, notify off (pgbench)",
 }
 
 
