@@ -64,7 +64,10 @@ def serve_command(
     ] = None,
     statement_timeout: Annotated[
         float | None,
-        typer.Option("--statement-timeout", help="statement_timeout of the pool's sessions."),
+        typer.Option(
+            "--statement-timeout",
+            help="statement_timeout of the pool's sessions, bounding each call (default 30).",
+        ),
     ] = None,
     jwt_audience: Annotated[
         str | None, typer.Option("--jwt-audience", help="Required token audience.")

@@ -45,8 +45,10 @@ class Settings:
     max_in_flight: int | None = None
     #: row-lock wait per call in seconds (None: the SQL default, 2 s, or GUC tistate.lock_timeout)
     lock_timeout: float | None = None
-    #: statement_timeout of the pool's sessions in seconds (None: the server's setting)
-    statement_timeout: float | None = None
+    #: statement_timeout of the pool's sessions in seconds (None: the server's setting). The
+    #: total bound of a call: lock_timeout bounds each lock wait, and a call queued behind other
+    #: waiters on one row waits twice (tuple lock, then the holder's transaction)
+    statement_timeout: float | None = 30.0
     #: server-side prepared statements; off behind PgBouncer in transaction-pooling mode
     prepared_statements: bool = True
     #: Retry-After seconds on every 503
