@@ -233,5 +233,6 @@ def test_old_id_is_gone_everywhere_after_up_for_retry(world: World, server: Serv
         ).fetchone()
     assert history == (1,) and events == (0,)
     print(
-        f"\n[retries] 410 after up_for_retry: library 16 x TS410, http {tally(Outcome(0, str(s), 0) for s in statuses)}"
+        "\n[retries] 410 after up_for_retry: library 16 x TS410, http",
+        tally(Outcome(0, str(s), 0) for s in statuses),
     )
