@@ -13,10 +13,11 @@ import socket
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import typer
@@ -24,10 +25,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import _db, embedded, models
 from ..client import Client
-from ..errors import InvalidStateError
+from ..errors import InvalidStateError, RetryableError
 from ._common import DatabaseUrl, JsonOutput, console, handle_errors, print_json, table
 from .db import migrate_with_progress
 
+T = TypeVar("T")
 PRODUCER = "demo_producer"
 ASSET = {"name": "demo.orders", "uri": "s3://demo/orders"}
 ALIAS = "demo.daily-tables"
@@ -67,6 +69,20 @@ def _progress(quiet: bool) -> Progress:
         transient=True,
         disable=quiet,
     )
+
+
+def _with_retries(call: Callable[[], T], retries: list[str], attempts: int = 5) -> T:
+    """What an Airflow worker does on a 503: retry. A retryable error changed nothing, and a retry
+    of a call that did apply answers the no-op, so retrying is always safe."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except RetryableError as exc:
+            retries.append(exc.code)
+            if attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
 
 
 def _success_payload(task_id: str, run_id: str, index: int) -> models.TISuccessStatePayload:
@@ -126,12 +142,13 @@ def run_demo(url: str, *, runs: int, tasks: int, workers: int, quiet: bool) -> d
                 progress.advance(bar)
 
         host, pid = socket.gethostname(), os.getpid()
+        retries: list[str] = []
 
         def start(item: tuple[str, str, UUID]) -> None:
             payload = models.TIEnterRunningPayload(
                 hostname=host, unixname="demo", pid=pid, start_date=datetime.now(UTC)
             )
-            client.ti_run(item[2], payload)
+            _with_retries(lambda: client.ti_run(item[2], payload), retries)
 
         def complete(
             numbered: tuple[int, tuple[str, str, UUID]],
@@ -139,7 +156,7 @@ def run_demo(url: str, *, runs: int, tasks: int, workers: int, quiet: bool) -> d
             index, (run_id, task_id, ti_id) = numbered
             payload = _success_payload(task_id, run_id, index)
             began = time.perf_counter()
-            result = client.ti_update_state(ti_id, payload)
+            result = _with_retries(lambda: client.ti_update_state(ti_id, payload), retries)
             return (time.perf_counter() - began) * 1000, result
 
         with ThreadPoolExecutor(max_workers=workers) as pool, _progress(quiet) as progress:
@@ -196,6 +213,7 @@ def run_demo(url: str, *, runs: int, tasks: int, workers: int, quiet: bool) -> d
             }
             for a in assets
         ],
+        "retried_calls": dict(Counter(retries)),
         "retry_no_op": {"applied": retry.applied, "asset_event_ids": retry.asset_event_ids},
         "conflict": conflict,
         "timings": {
@@ -265,6 +283,8 @@ def print_report(report: dict[str, Any], where: str) -> None:
         f"{report['asset_events']} asset events ({report['alias_events']} through alias {ALIAS}), "
         f"consumers queued: {', '.join(report['queued_consumers']) or 'none'}"
     )
+    if report["retried_calls"]:
+        console.print(f"retried after a retryable error (503): {report['retried_calls']}")
     retry = report["retry_no_op"]
     console.print(
         f"client retry of a finished completion: applied={retry['applied']}, same events "
