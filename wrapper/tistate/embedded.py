@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import migrate
-from .errors import DatabaseError
+from .errors import DatabaseError, SchemaOutdatedError
 
 __all__ = ["DATABASE_NAME", "DATA_DIR_ENV", "data_dir", "embedded_database"]
 
@@ -91,6 +91,13 @@ def embedded_database(
                 admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
         url = _database_url(server.get_uri(), DATABASE_NAME)
         if migrate_schema:
-            migrate.migrate(url, on_applied=on_applied)
+            try:
+                migrate.migrate(url, on_applied=on_applied)
+            except migrate.MigrationError as exc:
+                raise SchemaOutdatedError(
+                    f"the embedded database in {path} does not match this tistate: {exc}",
+                    hint=f"it was migrated by another version of tistate; remove {path} to start "
+                    "afresh (its data is lost), or use that version",
+                ) from exc
         log.info("embedded PostgreSQL running in %s", path)
         yield url
