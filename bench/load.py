@@ -2,11 +2,11 @@
 
 Each worker takes the next task instance and sends its success PATCH to
 /execution/task-instances/{id}/state (the payload of bench.common.success_payload), while a
-heartbeat PUT for the same task instance runs alongside (one at once, then every
-`heartbeat_interval_s` until the state call ends). Client behaviour follows the SDK (reference 5.5):
-a 5 s timeout; a timeout, connection error or HTTP >= 500 is retried up to 5 times with random
-exponential backoff between 1 s and 90 s; 4xx is not retried. A 409 that answers a retry, when an
-earlier attempt may have committed, counts as done only if the database shows the task succeeded.
+heartbeat PUT for the same task instance runs alongside (one at once, then every 5 s until the
+state call ends). Client behaviour follows the SDK (reference 5.5): a 5 s timeout; a timeout,
+connection error or HTTP >= 500 is retried up to 5 times with random exponential backoff between
+1 s and 90 s; 4xx is not retried. A 409 that answers a retry, when an earlier attempt may have
+committed, counts as done only if the database shows the task succeeded.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class LoadConfig:
     backoff_min_s: float = 1.0
     backoff_max_s: float = 90.0
     heartbeat: bool = True
-    heartbeat_interval_s: float = 2.5
+    heartbeat_interval_s: float = 5.0  # the Task SDK supervisor's minimum heartbeat interval
     time_limit_s: float = 300.0
 
 

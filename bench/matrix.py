@@ -119,7 +119,7 @@ def run_http(
         servers = []
         for _ in range(processes):
             server = start_server(
-                "tistate-pgbouncer" if via_pgbouncer and system == "tistate" else system,
+                f"{system}-pgbouncer" if via_pgbouncer and system.startswith("tistate") else system,
                 database_url,
                 log_dir=log_dir,
                 jwt_secret=jwt_secret,
@@ -149,7 +149,7 @@ def run_http(
         result["server_logs"] = [str(s.log_path) for s in servers]
         result["server_exit"] = []
     result["server_exit"] = [s.proc.returncode for s in servers]
-    if system != "roundtrip":
+    if system != "roundtrip":  # pg_stat_user_functions: the SQL functions' own time
         result["function_stats"] = _function_stats(dbname)
     done = set(load.done) | set(warm.done)
     result["verify"] = verify_batch(dbname, batch.id, done)

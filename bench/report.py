@@ -20,6 +20,8 @@ END = "<!-- bench:results:end -->"
 ORDER = [
     "tistate",
     "tistate x2 via PgBouncer",
+    "tistate-deepq",
+    "tistate-deepq x2 via PgBouncer",
     "function",
     "roundtrip",
     "raw (pgbench)",
@@ -28,6 +30,8 @@ ORDER = [
 LABEL = {
     "tistate": "tistate serve",
     "tistate x2 via PgBouncer": "tistate x2 + PgBouncer",
+    "tistate-deepq": "tistate serve, deep queue",
+    "tistate-deepq x2 via PgBouncer": "tistate deep queue x2 + PgBouncer",
     "function": "function stand-in",
     "roundtrip": "round-trip baseline",
     "raw (pgbench)": "raw limit (pgbench)",

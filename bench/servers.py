@@ -20,7 +20,10 @@ import httpx
 from bench.common import PG_HOST, PG_PORT, PG_USER, url
 
 # System name -> how to serve it. "tistate" is the product's server; the others are the bench's.
-SYSTEMS = ("tistate", "roundtrip", "function")
+SYSTEMS = ("tistate", "tistate-deepq", "roundtrip", "function")
+# tistate-deepq: tistate serve with a deep queue for its connections (TISTATE_POOL_MAX_WAITING), so
+# bursts wait in-process for up to pool_timeout instead of answering 503 at once.
+DEEPQ_ENV = {"TISTATE_POOL_MAX_WAITING": "1000"}
 
 
 def free_port() -> int:
@@ -53,10 +56,13 @@ class Server:
 
 
 def _command(system: str, port: int, extra_args: Sequence[str]) -> list[str]:
-    if system == "tistate":
+    if system in ("tistate", "tistate-deepq"):
         exe = shutil.which("tistate") or "tistate"
         return [exe, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args]
-    if system == "tistate-pgbouncer":  # tistate's app with prepare_threshold=None
+    if system in (
+        "tistate-pgbouncer",
+        "tistate-deepq-pgbouncer",
+    ):  # tistate's app with prepare_threshold=None
         return [sys.executable, "-m", "bench.pgbouncer_serve", "--port", str(port), *extra_args]
     module = {"roundtrip": "bench.roundtrip:app", "function": "bench.fnserver:app"}[system]
     return [
@@ -94,6 +100,8 @@ def start_server(
         env["TISTATE_JWT_SECRET"] = jwt_secret
     elif system.startswith("tistate"):
         args.append("--insecure-no-auth")
+    if "deepq" in system:
+        env.update(DEEPQ_ENV)
     env.update(env_extra or {})
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{system}-{port}.log"
