@@ -105,6 +105,43 @@ class Call(Generic[T]):
     params: Mapping[str, Any]
     parse: Callable[[list[Row]], T]
 
+    def __post_init__(self) -> None:
+        # PostgreSQL cannot store NUL in text or jsonb (22P05 / a driver error, i.e. a 500):
+        # refuse it here as TS422 naming the field, like every other invalid value.
+        for name, value in self.params.items():
+            path = _nul_path(value.obj if isinstance(value, Jsonb) else value)
+            if path is not None:
+                field = path.lstrip(".") or name
+                raise InvalidPayloadError(
+                    f"invalid payload: {field}: NUL characters (\\u0000) cannot be stored",
+                    sqlstate="TS422",
+                    detail={
+                        "reason": "invalid_payload",
+                        "field": field,
+                        "message": "NUL characters (\\u0000) cannot be stored",
+                    },
+                )
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """The path (SQL style: `a[0].b`) of the first string or key holding a NUL character."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            here = f"{path}.{key}"
+            if "\x00" in str(key):
+                return here
+            found = _nul_path(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
 
 def database_url(explicit: str | None = None) -> str:
     """The connection string: the argument, else TISTATE_DATABASE_URL, else libpq's PG* env."""
