@@ -163,6 +163,24 @@ def matrix(
 
 
 @app.command()
+def profile(
+    system: Annotated[str, typer.Argument(help="tistate | roundtrip | function")] = "tistate",
+    concurrency: Annotated[int, typer.Option("-c", "--concurrency")] = 80,
+    n: int = 1000,
+    history: int = 0,
+    duration: float = 12.0,
+    out: Path = Path("bench/results/profile"),
+) -> None:
+    """py-spy on the server process during one run: functions with the most CPU samples."""
+    from bench.common import write_json
+    from bench.profile import profile_run
+
+    result = profile_run(system, concurrency, n, history, duration, out)
+    write_json(out / f"{system}-c{concurrency}.json", result)
+    print(json.dumps(result, indent=2))
+
+
+@app.command()
 def report(
     results: Annotated[Path, typer.Argument(help="a bench/results/<stamp> directory")],
     doc: Path = Path("docs/benchmarks.md"),
