@@ -402,3 +402,70 @@ def test_default_lock_timeout_is_two_seconds(
 ) -> None:
     elapsed = blocked_call(connect, guc=None, lock_timeout=None)
     assert 1.8 <= elapsed < 4.0, f"waited {elapsed:.2f}s without any setting (default 2 s)"
+
+
+# --------------------------------------------------------------------------------------------
+# (e) registration happens before the row lock; a duplicate that raced the winner is undone
+# --------------------------------------------------------------------------------------------
+def test_duplicate_waiting_for_the_row_answers_the_noop_and_keeps_no_events(
+    connect: Callable[..., psycopg.Connection[Any]], db_dsn: str
+) -> None:
+    setup = connect()
+    define_world(setup, aliased_assets_exist=False)
+    ti_id = running_tis(setup, "r1")[0]
+    payload = success(
+        [{"type": "Asset", **ORDERS}, {"type": "AssetAlias", "name": "daily"}],
+        [
+            {"dest_asset_key": ORDERS, "extra": {"n": 1}},
+            {"source_alias_name": "daily", "dest_asset_key": T1, "extra": {"n": 2}},
+        ],
+    )
+
+    holder = connect(autocommit=False)
+    first = holder.execute(CALL, [ti_id, payload]).fetchone()
+    assert first is not None and first[3] is True
+
+    # The duplicate still sees the committed state 'running', registers its own events, then waits
+    # for the row (or for a queue key the holder inserted). Once the holder commits it finds the
+    # try finished: its registration is rolled back to the savepoint and it answers the no-op.
+    duplicate = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_id, payload, "20 s"])
+    duplicate.start()
+    wait_until_blocked(setup, duplicate.pid, duplicate)
+    holder.commit()
+    result = duplicate.finish()
+    assert result[1:4] == ("success", "success", False)
+    assert result[4] == first[4], "the no-op reports the winner's events"
+    assert event_count(setup, ti_id) == 2
+    links = setup.execute("SELECT count(*) FROM tistate.asset_alias_asset_event").fetchone()
+    assert links == (1,)
+    logs = setup.execute("SELECT count(*) FROM tistate.log WHERE event = 'success'").fetchone()
+    assert logs == (1,)
+
+
+def test_heartbeat_does_not_wait_for_registration(
+    connect: Callable[..., psycopg.Connection[Any]], db_dsn: str
+) -> None:
+    # A completion blocked inside registration (on a queue key another transaction holds) has not
+    # locked its row yet, so the task's heartbeat goes through at once.
+    setup = connect()
+    define_world(setup, aliased_assets_exist=False)
+    blocker_ti, ti_id = running_tis(setup, "r1")[:2]
+    payload = success([{"type": "Asset", **ORDERS}], [])
+
+    blocker = connect(autocommit=False)
+    blocker.execute(CALL, [blocker_ti, payload])  # holds the new (orders, consumer) queue keys
+
+    completion = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_id, payload, "20 s"])
+    completion.start()
+    locktype = wait_until_blocked(setup, completion.pid, completion)
+    assert locktype == "transactionid", "the completion waits on the queue key, not on its row"
+
+    beat = connect()
+    beat.execute(
+        "SELECT tistate.ti_heartbeat(p_ti_id => %s, p_hostname => 'worker', p_pid => 7,"
+        " p_lock_timeout => '100 ms')",
+        [ti_id],
+    )
+    blocker.commit()
+    result = completion.finish()
+    assert result[3] is True

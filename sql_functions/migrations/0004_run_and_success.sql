@@ -398,7 +398,13 @@ COMMENT ON FUNCTION tistate._notify_events(tistate._planned_event[], uuid) IS
 ------------------------------------------------------------------------------------------------
 -- Transitions
 ------------------------------------------------------------------------------------------------
-CREATE FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamptz)
+CREATE FUNCTION tistate._finish_success(
+    p_ctx     tistate._ti_context,
+    p_payload jsonb,
+    p_events  tistate._planned_event[],
+    p_dag_ids text[],
+    p_now     timestamptz
+)
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 VOLATILE
@@ -406,13 +412,8 @@ SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
-    v_events   tistate._planned_event[];
-    v_dag_ids  text[];
     v_result   tistate.state_update_result;
 BEGIN
-    v_events := tistate._register_outlet_events(p_ctx, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-    v_dag_ids := tistate._queue_consumers(v_events, p_now);
-
     UPDATE tistate.task_instance AS ti SET
         state = 'success',
         end_date = v_end_date,
@@ -425,19 +426,100 @@ BEGIN
     WHERE ti.id = (p_ctx.ti).id;
 
     PERFORM tistate._audit(p_ctx, 'success', p_now);
-    PERFORM tistate._notify_events(v_events, (p_ctx.ti).id);
+    PERFORM tistate._notify_events(p_events, (p_ctx.ti).id);
 
     v_result.ti_id := (p_ctx.ti).id;
     v_result.previous_state := (p_ctx.ti).state;
     v_result.new_state := 'success';
     v_result.applied := true;
-    v_result.asset_event_ids := ARRAY(SELECT e.event_id FROM unnest(v_events) AS e ORDER BY e.event_id);
-    v_result.queued_dag_ids := v_dag_ids;
+    v_result.asset_event_ids := ARRAY(SELECT e.event_id FROM unnest(p_events) AS e ORDER BY e.event_id);
+    v_result.queued_dag_ids := p_dag_ids;
     RETURN v_result;
 END
 $$;
+COMMENT ON FUNCTION tistate._finish_success(tistate._ti_context, jsonb, tistate._planned_event[], text[], timestamptz) IS
+    'The locked part of running -> success: the row update, the audit row and the event notifications';
+
+CREATE FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamptz)
+RETURNS tistate.state_update_result
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, tistate, pg_temp
+AS $$
+DECLARE
+    v_events tistate._planned_event[];
+BEGIN
+    -- Registration under the row lock: only reached when the task became running between the
+    -- unlocked look and the lock (see tistate._success_before_lock for the usual path).
+    v_events := tistate._register_outlet_events(p_ctx, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
+    RETURN tistate._finish_success(p_ctx, p_payload, v_events, tistate._queue_consumers(v_events, p_now), p_now);
+END
+$$;
 COMMENT ON FUNCTION tistate._apply_success(tistate._ti_context, jsonb, timestamptz) IS
-    'running -> success with its asset events, alias links, consumer queue rows, audit row and notifications';
+    'running -> success with its asset events, alias links, consumer queue rows, audit row and notifications, all under the row lock';
+
+CREATE FUNCTION tistate._peek_ti(p_ti_id uuid)
+RETURNS tistate._ti_context
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, tistate, pg_temp
+AS $$
+    SELECT ROW(ti, dr.logical_date, d.owners, d.fail_fast, dr.partition_key, dr.partition_date)::tistate._ti_context
+    FROM tistate.task_instance AS ti
+    JOIN tistate.dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
+    JOIN tistate.dag AS d ON d.dag_id = ti.dag_id
+    WHERE ti.id = p_ti_id;
+$$;
+COMMENT ON FUNCTION tistate._peek_ti(uuid) IS 'The task instance with its run and DAG facts, without a lock (NULL when absent)';
+
+CREATE FUNCTION tistate._success_before_lock(
+    p_ti_id        uuid,
+    p_payload      jsonb,
+    p_now          timestamptz,
+    p_lock_timeout interval
+)
+RETURNS tistate.state_update_result
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, tistate, pg_temp
+AS $$
+DECLARE
+    v_seen    tistate._ti_context := tistate._peek_ti(p_ti_id);
+    v_ctx     tistate._ti_context;
+    v_events  tistate._planned_event[];
+    v_dag_ids text[];
+    v_started timestamptz;
+    v_locked  timestamptz;
+    v_result  tistate.state_update_result;
+BEGIN
+    -- The row lock is what heartbeats and a worker's retries wait on, so it is taken last: the events,
+    -- links and queue rows are written first, in this same transaction, and the row is locked only
+    -- for its own update. If the try is no longer running once locked (a concurrent call won), the
+    -- subtransaction undoes the registration and the caller answers from the locked row.
+    IF (v_seen.ti).state IS DISTINCT FROM 'running' THEN
+        RETURN v_result;
+    END IF;
+    PERFORM tistate._set_lock_timeout(p_lock_timeout);
+    BEGIN
+        v_events := tistate._register_outlet_events(v_seen, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
+        v_dag_ids := tistate._queue_consumers(v_events, p_now);
+        v_started := clock_timestamp();
+        v_ctx := tistate._lock_ti(p_ti_id, p_lock_timeout);
+        v_locked := clock_timestamp();
+        IF (v_ctx.ti).state IS DISTINCT FROM 'running' OR (v_ctx.ti).try_number IS DISTINCT FROM (v_seen.ti).try_number THEN
+            RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
+        END IF;
+        v_result := tistate._finish_success(v_ctx, p_payload, v_events, v_dag_ids, p_now);
+        v_result.lock_wait_ms := extract(epoch FROM v_locked - v_started) * 1000;
+        v_result.lock_held_ms := extract(epoch FROM clock_timestamp() - v_locked) * 1000;
+        RETURN v_result;
+    EXCEPTION WHEN SQLSTATE 'TSR01' THEN
+        RETURN NULL;  -- private code, never leaves this function
+    END;
+END
+$$;
+COMMENT ON FUNCTION tistate._success_before_lock(uuid, jsonb, timestamptz, interval) IS
+    'running -> success with the row lock held only for the row update: registration first, then lock and re-check (NULL result: not running, answer from the locked path)';
 
 CREATE FUNCTION tistate._normalize_state_payload(p_payload jsonb)
 RETURNS jsonb
@@ -489,13 +571,21 @@ AS $$
 DECLARE
     v_payload   jsonb;
     v_ctx       tistate._ti_context;
-    v_started   timestamptz := clock_timestamp();
+    v_started   timestamptz;
     v_locked    timestamptz;
     v_result    tistate.state_update_result;
 BEGIN
     -- 1. Validate and normalise the whole payload before touching any row (TS422).
     v_payload := tistate._normalize_state_payload(p_payload);
+    -- The usual success: registration before the row lock, the lock held only for the update.
+    IF v_payload ->> 'state' = 'success' THEN
+        v_result := tistate._success_before_lock(p_ti_id, v_payload, p_now, p_lock_timeout);
+        IF v_result.ti_id IS NOT NULL THEN
+            RETURN v_result;
+        END IF;
+    END IF;
     -- 2. One bounded row lock (TS404 / TS410 when absent, 55P03 after lock_timeout).
+    v_started := clock_timestamp();
     v_ctx := tistate._lock_ti(p_ti_id, p_lock_timeout);
     v_locked := clock_timestamp();
     -- 3. Same state: a no-op, so a retried call never duplicates anything.
