@@ -155,6 +155,23 @@ def machine() -> dict[str, Any]:
     }
 
 
+def code_version() -> dict[str, str]:
+    """The checkout's commit and a hash of the migrations the databases were built from."""
+    import hashlib
+
+    root = BENCH_DIR.parent
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    digest = hashlib.sha256()
+    for path in sorted((root / "sql_functions" / "migrations").glob("*.sql")):
+        digest.update(path.read_bytes())
+    return {"git_head": head, "migrations_sha256": digest.hexdigest()[:16]}
+
+
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

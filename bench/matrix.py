@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from rich.console import Console
 
-from bench.common import RESULTS_DIR, dsn, machine, url, write_json
+from bench.common import RESULTS_DIR, code_version, dsn, machine, url, write_json
 from bench.load import LoadConfig, LoadResult, make_jobs, run_load, summarise
 from bench.monitor import Monitor
 from bench.raw import max_raw_clients, micro_lock_hold, run_pgbench
@@ -266,6 +266,7 @@ def run_matrix(
         out_dir / "meta.json",
         {
             "machine": machine(),
+            **code_version(),
             "systems": list(systems),
             "concurrencies": list(concurrencies),
             "histories": list(histories),
@@ -277,6 +278,7 @@ def run_matrix(
     )
 
     def record(r: dict[str, Any]) -> None:
+        r["migrations_sha256"] = code_version()["migrations_sha256"]
         with open(runs_path, "a") as fh:
             fh.write(json.dumps(r, default=str) + "\n")
 

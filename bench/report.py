@@ -154,7 +154,7 @@ def tables(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         lines += [
             f"### Alias history H = {h:,} events per alias",
             "",
-            "| C | system | done | completions/s | p50 ms | p95 ms | p99 ms | max ms | 503 | other 5xx "
+            "| C | system | done | completions/s | p50 ms | p95 ms | p99 ms | max ms | 503 | timeouts + conn. errors + other 5xx "
             "| retries | RSS idle / growth MiB | threads | server CPU ms/compl. | lock waiters (peak) "
             "| longest lock wait ms | lost / dup events | verified |",
             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|",
