@@ -111,7 +111,7 @@ class Call(Generic[T]):
         for name, value in self.params.items():
             path = _nul_path(value.obj if isinstance(value, Jsonb) else value)
             if path is not None:
-                field = path.lstrip(".") or name
+                field = path[1:] if path.startswith(".") else f"{name}{path}"
                 raise InvalidPayloadError(
                     f"invalid payload: {field}: NUL characters (\\u0000) cannot be stored",
                     sqlstate="TS422",
@@ -301,6 +301,16 @@ def ti_heartbeat(
     lock_timeout: timedelta | float | None,
 ) -> Call[None]:
     info = validate(models.TIHeartbeatInfo, {"hostname": hostname, "pid": pid})
+    if not -(2**31) <= info.pid < 2**31:  # else no ti_heartbeat(..., bigint) exists: 42883
+        raise InvalidPayloadError(
+            "invalid payload: pid: must be a 32-bit integer",
+            sqlstate="TS422",
+            detail={
+                "reason": "invalid_payload",
+                "field": "pid",
+                "message": "must be a 32-bit integer",
+            },
+        )
     params = {
         "ti_id": _uuid(ti_id),
         "hostname": info.hostname,

@@ -67,6 +67,8 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     for error in exc.errors(include_url=False):
         entry: dict[str, Any] = dict(error)
         entry["loc"] = ("body", *error["loc"])
+        if isinstance(entry.get("input"), bytes):  # invalid JSON: the raw bytes may not be UTF-8
+            entry["input"] = entry["input"].decode("utf-8", errors="replace")
         errors.append(entry)
     return errors
 
