@@ -6,7 +6,7 @@
 - `check_invariant()`: every task answered success has its state and exactly its events, alias
   links, queue rows and audit row; every task answered with an error has none of them.
 - `Hold`: a side transaction that makes chosen calls block *inside* the SQL function, either on
-  the TI row lock (before any write) or on the queue key (after the events were written), so a
+  the TI row lock or on the queue key (after the events were written), so a
   fault can be injected at a deterministic point.
 - `LibraryLoad` / `HttpLoad`: concurrent completions from a thread pool, one outcome per task.
 - `table_snapshot()`: every row of every tistate table, to prove "nothing written".
@@ -300,8 +300,9 @@ def check_invariant(world: World, succeeded: Iterable[int], failed: Iterable[int
 class Hold:
     """A side transaction that makes the calls for chosen tasks block inside the SQL function.
 
-    mode "row": `SELECT ... FOR UPDATE` on the task instance rows: the call waits in its first lock
-    (`_lock_ti`), before any write. mode "queue": an uncommitted insert of the task's
+    mode "row": `SELECT ... FOR UPDATE` on the task instance rows: the call waits on the row lock
+    (for success, after its events were inserted: the SQL registers them before it locks the row;
+    for other states, before any write). mode "queue": an uncommitted insert of the task's
     asset_dag_run_queue key: the call has written its events and alias links, then waits on the
     queue insert, so a fault there hits a transaction with uncommitted writes.
     """
