@@ -297,20 +297,7 @@ EXCLUDED = [positive_data_acceptance, response_schema_conformance]
 OFFSET_BEYOND_POSTGRES = re.compile(r'T[0-9:.]+[+-](1[6-9]|2[0-3]):[0-5][0-9]"')
 
 
-def known_gap(body: Any) -> bool:
-    """The one reported 5xx gap: up_for_reschedule > 68 years from the start (xfail below)."""
-    if isinstance(body, dict) and body.get("state") == "up_for_reschedule":
-        years = [int(y) for y in re.findall(r'"(\d{4})-\d\d-\d\dT', json.dumps(body))]
-        return any(abs(year - 2025) > 60 for year in years)
-    return False
-
-
-@pytest.mark.xfail(
-    reason="0005 _apply_up_for_reschedule casts the poke's duration to task_reschedule.duration "
-    "integer: an end_date > 68 years from start_date is 22003 (500), not TS422",
-    strict=True,
-)
-def test_reschedule_end_date_decades_away_is_not_500(
+def test_reschedule_end_date_decades_away_is_a_clean_422(
     http: httpx.Client, conn: psycopg.Connection[Any], http_world: World
 ) -> None:
     ti_id = http_world.ti_ids[5]
@@ -323,7 +310,8 @@ def test_reschedule_end_date_decades_away_is_not_500(
     response = http.patch(
         f"/execution/task-instances/{ti_id}/state", json=body, headers=auth(ti_id)
     )
-    assert response.status_code < 500, response.text
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]["field"] == "end_date"
 
 
 @pytest.mark.xfail(
@@ -369,11 +357,7 @@ def test_schemathesis_against_served_openapi(
         params = (
             {"task_instance_id": str(ti_id)} if "{task_instance_id}" in operation.path else None
         )
-        # A reported gap: up_for_reschedule more than 68 years from the start is a 500 (see
-        # test_reschedule_end_date_decades_away_is_not_500); those bodies are left out.
-        strategy = operation.as_strategy(mode, path_parameters=params).filter(
-            lambda case: not known_gap(getattr(case, "body", None))
-        )
+        strategy = operation.as_strategy(mode, path_parameters=params)
 
         @settings(
             max_examples=15,
@@ -398,5 +382,4 @@ def test_schemathesis_against_served_openapi(
 @pytest.fixture(autouse=True, scope="module")
 def _server_log_has_no_tracebacks(server: Server) -> Iterator[None]:
     yield
-    # (the one 500 in the log is the xfail above, a known SQL gap)
-    assert server.log().count('"status":500,"duration_ms"') <= 1
+    assert server.log().count('"status":500,"duration_ms"') == 0

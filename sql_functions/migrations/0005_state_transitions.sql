@@ -394,6 +394,9 @@ DECLARE
 BEGIN
     -- start_date is the poke's real start (task_instance.start_date), not the server's now as in
     -- Airflow, so duration is the poke's length in whole seconds, not 0 or negative.
+    IF abs(extract(epoch FROM v_end_date - v_start)) > 2147483647 THEN
+        PERFORM tistate._invalid('end_date', 'more than 68 years away from the try''s start_date');
+    END IF;
     INSERT INTO tistate.task_reschedule (ti_id, start_date, end_date, duration, reschedule_date)
     VALUES ((p_ctx.ti).id, v_start, v_end_date, trunc(extract(epoch FROM v_end_date - v_start))::integer,
             (p_payload ->> 'reschedule_date')::timestamptz);

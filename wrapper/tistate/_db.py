@@ -3,7 +3,7 @@
 Each public SQL function has one LiteralString constant calling it with named parameters, and one
 builder returning a `Call`: the query, its parameters and the parser of its rows. The sync and async
 clients only execute calls, so the two stay mechanically identical. `p_now` is passed as
-`coalesce(%(now)s, clock_timestamp())`, so omitting `now` keeps the SQL default.
+`coalesce(%(now)s, pg_catalog.clock_timestamp())`, so omitting `now` keeps the SQL default.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ Row = dict[str, Any]
 DATABASE_URL_ENV = "TISTATE_DATABASE_URL"
 
 # ---------------------------------------------------------------------------------- queries
+# An omitted `now` keeps the function's own default (qualified: the caller's search_path is theirs).
+_NOW: LiteralString = "p_now => coalesce(%(now)s, pg_catalog.clock_timestamp())"
+
 SCHEMA_VERSION: LiteralString = "SELECT tistate.schema_version() AS version"
 
 DEFINE_DAG: LiteralString = "SELECT tistate.define_dag(p_dag => %(dag)s) AS result"
@@ -35,46 +38,51 @@ DEFINE_DAG: LiteralString = "SELECT tistate.define_dag(p_dag => %(dag)s) AS resu
 CREATE_DAG_RUN: LiteralString = (
     "SELECT task_id, map_index, ti_id FROM tistate.create_dag_run("
     "p_dag_id => %(dag_id)s, p_run_id => %(run_id)s, p_logical_date => %(logical_date)s, "
-    "p_conf => coalesce(%(conf)s, '{}'::jsonb), p_now => coalesce(%(now)s, clock_timestamp()), "
+    "p_conf => coalesce(%(conf)s, '{}'::jsonb), " + _NOW + ", "
     "p_partition_key => %(partition_key)s)"
 )
 
 TI_RUN: LiteralString = (
     "SELECT tistate.ti_run(p_ti_id => %(ti_id)s, p_payload => %(payload)s, "
-    "p_now => coalesce(%(now)s, clock_timestamp()), p_lock_timeout => %(lock_timeout)s) AS result"
+    + _NOW
+    + ", p_lock_timeout => %(lock_timeout)s) AS result"
 )
 
 TI_UPDATE_STATE: LiteralString = (
     "SELECT * FROM tistate.ti_update_state(p_ti_id => %(ti_id)s, p_payload => %(payload)s, "
-    "p_now => coalesce(%(now)s, clock_timestamp()), p_lock_timeout => %(lock_timeout)s)"
+    + _NOW
+    + ", p_lock_timeout => %(lock_timeout)s)"
 )
 
 TI_HEARTBEAT: LiteralString = (
     "SELECT tistate.ti_heartbeat(p_ti_id => %(ti_id)s, p_hostname => %(hostname)s, "
-    "p_pid => %(pid)s, p_now => coalesce(%(now)s, clock_timestamp()), "
+    "p_pid => %(pid)s, " + _NOW + ", "
     "p_lock_timeout => %(lock_timeout)s)"
 )
 
 TI_QUEUE: LiteralString = (
     "SELECT * FROM tistate.ti_queue(p_ti_id => %(ti_id)s, "
-    "p_now => coalesce(%(now)s, clock_timestamp()), p_lock_timeout => %(lock_timeout)s)"
+    + _NOW
+    + ", p_lock_timeout => %(lock_timeout)s)"
 )
 
 TI_SKIP_DOWNSTREAM: LiteralString = (
     "SELECT tistate.ti_skip_downstream(p_ti_id => %(ti_id)s, p_tasks => %(tasks)s, "
-    "p_now => coalesce(%(now)s, clock_timestamp())) AS skipped"
+    + _NOW
+    + ") AS skipped"
 )
 
 TI_MARK: LiteralString = (
     "SELECT * FROM tistate.ti_mark(p_ti_id => %(ti_id)s, p_state => %(state)s, "
-    "p_reason => %(reason)s, p_now => coalesce(%(now)s, clock_timestamp()), "
+    "p_reason => %(reason)s, " + _NOW + ", "
     "p_lock_timeout => %(lock_timeout)s)"
 )
 
 EMIT_ASSET_EVENT: LiteralString = (
     "SELECT * FROM tistate.emit_asset_event(p_name => %(name)s, p_uri => %(uri)s, "
     "p_extra => coalesce(%(extra)s, '{}'::jsonb), p_partition_key => %(partition_key)s, "
-    "p_now => coalesce(%(now)s, clock_timestamp()))"
+    + _NOW
+    + ")"
 )
 
 TI_GET: LiteralString = (
