@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import (
     positive_data_acceptance,
-    response_schema_conformance,
 )
 
 from conftest import create_database, drop_database
@@ -290,10 +289,7 @@ def test_hostile_strings_round_trip_over_http(
 # `pid` without int32 bounds, and `state` documented as optional on the state body although it is
 # the union's discriminator. Every other check (server errors, status codes, content types,
 # response schemas, headers, negative data rejected) stays on.
-# response_schema_conformance is off too: every 422 is documented as ErrorBody (`detail` object)
-# but a body that fails the models gets FastAPI's list-shaped `detail` (as Airflow answers); the
-# document should declare both (reported; test_422_shapes_are_documented below is the xfail).
-EXCLUDED = [positive_data_acceptance, response_schema_conformance]
+EXCLUDED = [positive_data_acceptance]
 OFFSET_BEYOND_POSTGRES = re.compile(r'T[0-9:.]+[+-](1[6-9]|2[0-3]):[0-5][0-9]"')
 
 
@@ -314,10 +310,6 @@ def test_reschedule_end_date_decades_away_is_a_clean_422(
     assert response.json()["detail"]["field"] == "end_date"
 
 
-@pytest.mark.xfail(
-    reason="the served document declares 422 as ErrorBody only; pydantic 422s are list-shaped",
-    strict=True,
-)
 def test_422_shapes_are_documented(http: httpx.Client) -> None:
     document = http.get("/openapi.json").json()
     operation = document["paths"]["/execution/task-instances/{task_instance_id}/state"]["patch"]

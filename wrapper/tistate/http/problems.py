@@ -19,7 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import RetryableError, TistateError
 from .body import BodyTooLargeError
 
-__all__ = ["ErrorBody", "ErrorDetail", "HTTPProblem", "install_handlers"]
+__all__ = [
+    "ErrorBody",
+    "ErrorDetail",
+    "HTTPProblem",
+    "ValidationErrorBody",
+    "install_handlers",
+]
 
 log = logging.getLogger("tistate.http")
 
@@ -35,6 +41,20 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: ErrorDetail
+
+
+class ValidationIssue(BaseModel):
+    """One problem in FastAPI's list-shaped 422 body (the body's shape was wrong)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(BaseModel):
+    detail: list[ValidationIssue]
 
 
 class HTTPProblem(Exception):

@@ -16,7 +16,7 @@ from .auth import require_ti_token
 from .body import HEARTBEAT, RUN, SKIP_DOWNSTREAM, STATE_UPDATE, json_body
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .openapi import body_schema
-from .problems import ErrorBody
+from .problems import ErrorBody, ValidationErrorBody
 from .settings import Settings
 
 __all__ = ["API_VERSION", "execution_router", "ops_router"]
@@ -59,7 +59,12 @@ Meter = Annotated[Metrics, Depends(_metrics)]
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in codes}
+    responses: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in codes}
+    if 422 in codes:
+        # A body of the wrong shape gets FastAPI's list detail (as Airflow answers); a value the
+        # SQL rejects gets tistate's detail object with the offending field.
+        responses[422] = {"model": ErrorBody | ValidationErrorBody}
+    return responses
 
 
 _AUTH_ERRORS = _errors(401, 403)
