@@ -165,6 +165,8 @@ def tables(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
                 if f is None:
                     continue
                 clients = f" (c={f['clients']})" if f["clients"] != c else ""
+                if f["reps"] > 1:
+                    clients += f", median of {f['reps']} runs"
                 rss = (
                     f"{_fmt(f['rss_idle'])} / +{_fmt(f['rss_growth'], 1)}"
                     if f["rss_idle"] is not None
@@ -274,28 +276,27 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     histories = sorted({k[1] for k in summary})
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
     styles = ["-", "--", ":"]
-    for s in systems:
+    colors = matplotlib.colormaps["tab10"]
+    for si, s in enumerate(systems):
         for i, h in enumerate(histories):
             pts = sorted((c, f) for (ss, hh, c), f in summary.items() if ss == s and hh == h)
             if not pts:
                 continue
             label = f"{LABEL.get(s, s)}, H={h:,}"
             cs = [c for c, _ in pts]
-            (line,) = ax1.plot(
-                cs, [f["tput"] for _, f in pts], styles[i % 3], marker="o", label=label
-            )
-            ax2.plot(
-                cs,
-                [f["p99"] for _, f in pts],
-                styles[i % 3],
-                marker="o",
-                color=line.get_color(),
-                label=label,
-            )
+            kw = {
+                "marker": "o",
+                "color": colors(si % 10),
+                "linestyle": styles[i % 3],
+                "label": label,
+            }
+            ax1.plot(cs, [f["tput"] for _, f in pts], **kw)
+            ax2.plot(cs, [f["p99"] for _, f in pts], **kw)
     for ax in (ax1, ax2):
         ax.set_xscale("log")
         ax.set_xticks([20, 80, 200, 500])
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("concurrent completions C")
         ax.grid(True, which="both", alpha=0.3)
     ax1.set_ylabel("completions/s")
