@@ -59,11 +59,18 @@ def _command(system: str, port: int, extra_args: Sequence[str]) -> list[str]:
     if system in ("tistate", "tistate-deepq"):
         exe = shutil.which("tistate") or "tistate"
         return [exe, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args]
-    if system in (
-        "tistate-pgbouncer",
-        "tistate-deepq-pgbouncer",
-    ):  # tistate's app with prepare_threshold=None
-        return [sys.executable, "-m", "bench.pgbouncer_serve", "--port", str(port), *extra_args]
+    if system in ("tistate-pgbouncer", "tistate-deepq-pgbouncer"):  # no prepared statements
+        exe = shutil.which("tistate") or "tistate"
+        return [
+            exe,
+            "serve",
+            "--pgbouncer",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra_args,
+        ]
     module = {"roundtrip": "bench.roundtrip:app", "function": "bench.fnserver:app"}[system]
     return [
         sys.executable,
