@@ -14,9 +14,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-START = "<!-- bench:results:start -->"
-END = "<!-- bench:results:end -->"
-
 ORDER = [
     "tistate",
     "tistate x2 via PgBouncer",
@@ -312,17 +309,19 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(results: Path, doc: Path, plot_path: Path) -> None:
+def write_report(results: Path, doc: Path, plot_path: Path, section: str = "results") -> None:
+    """Replace the block between `<!-- bench:<section>:start -->` and its end marker."""
+    start, end = f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
     meta, runs = load_runs(results)
     meta["results_dir"] = str(results)
     block = tables(meta, runs)
     plot(runs, plot_path)
     rel = plot_path.name if plot_path.parent == doc.parent else str(plot_path)
-    generated = f"{START}\n\n![throughput and p99 against concurrency]({rel})\n\n{block}\n{END}"
-    text = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
+    generated = f"{start}\n\n![throughput and p99 against concurrency]({rel})\n\n{block}\n{end}"
+    text = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{start}\n{end}\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
         text = head + generated + tail
     else:
         text += "\n" + generated + "\n"
