@@ -107,6 +107,24 @@ CREATE TYPE tistate._ti_context AS (
 
 
 --
+-- Name: asset_event_result; Type: TYPE; Schema: tistate; Owner: -
+--
+
+CREATE TYPE tistate.asset_event_result AS (
+	asset_event_id integer,
+	asset_id integer,
+	queued_dag_ids text[]
+);
+
+
+--
+-- Name: TYPE asset_event_result; Type: COMMENT; Schema: tistate; Owner: -
+--
+
+COMMENT ON TYPE tistate.asset_event_result IS 'Result of emit_asset_event: the new event, its asset, and the consumer DAGs queued in asset_dag_run_queue';
+
+
+--
 -- Name: state_update_result; Type: TYPE; Schema: tistate; Owner: -
 --
 

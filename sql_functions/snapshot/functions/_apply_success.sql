@@ -5,36 +5,13 @@ CREATE OR REPLACE FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_p
  SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
-    v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
-    v_events   tistate._planned_event[];
-    v_dag_ids  text[];
-    v_result   tistate.state_update_result;
+    v_events tistate._planned_event[];
 BEGIN
+    -- Registration under the row lock: only reached when the task became running between the
+    -- unlocked look and the lock (see tistate._success_before_lock for the usual path).
     v_events := tistate._register_outlet_events(p_ctx, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-    v_dag_ids := tistate._queue_consumers(v_events, p_now);
-
-    UPDATE tistate.task_instance AS ti SET
-        state = 'success',
-        end_date = v_end_date,
-        duration = extract(epoch FROM v_end_date - ti.start_date),
-        next_method = NULL,
-        next_kwargs = NULL,
-        rendered_map_index = CASE WHEN p_payload ? 'rendered_map_index'
-                                  THEN p_payload ->> 'rendered_map_index' ELSE ti.rendered_map_index END,
-        updated_at = p_now
-    WHERE ti.id = (p_ctx.ti).id;
-
-    PERFORM tistate._audit(p_ctx, 'success', p_now);
-    PERFORM tistate._notify_events(v_events, (p_ctx.ti).id);
-
-    v_result.ti_id := (p_ctx.ti).id;
-    v_result.previous_state := (p_ctx.ti).state;
-    v_result.new_state := 'success';
-    v_result.applied := true;
-    v_result.asset_event_ids := ARRAY(SELECT e.event_id FROM unnest(v_events) AS e ORDER BY e.event_id);
-    v_result.queued_dag_ids := v_dag_ids;
-    RETURN v_result;
+    RETURN tistate._finish_success(p_ctx, p_payload, v_events, tistate._queue_consumers(v_events, p_now), p_now);
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone) IS 'running -> success with its asset events, alias links, consumer queue rows, audit row and notifications';
+COMMENT ON FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone) IS 'running -> success with its asset events, alias links, consumer queue rows, audit row and notifications, all under the row lock';

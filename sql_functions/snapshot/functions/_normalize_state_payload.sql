@@ -8,11 +8,23 @@ AS $function$
 DECLARE
     v_state text := tistate._payload_state(p_payload);
 BEGIN
-    IF v_state = 'success' THEN
-        RETURN tistate._normalize_success(p_payload);
-    END IF;
-    PERFORM tistate._invalid('state', format('transition to %s is not supported yet', v_state));
-    RETURN NULL;
+    CASE
+        WHEN v_state = 'success' THEN
+            RETURN tistate._normalize_success(p_payload);
+        WHEN v_state IN ('failed', 'skipped', 'removed', 'upstream_failed') THEN
+            RETURN tistate._normalize_terminal(p_payload);
+        WHEN v_state = 'up_for_retry' THEN
+            RETURN tistate._normalize_retry(p_payload);
+        WHEN v_state = 'up_for_reschedule' THEN
+            RETURN tistate._normalize_reschedule(p_payload);
+        WHEN v_state = 'deferred' THEN
+            RETURN tistate._normalize_deferred(p_payload);
+        ELSE
+            -- scheduled, queued, restarting: TITargetStatePayload, the state alone. Valid as a
+            -- payload (so the same-state no-op still answers), refused by _apply_state with TS409.
+            PERFORM tistate._check_object(p_payload, '', ARRAY['state']);
+            RETURN jsonb_build_object('state', v_state);
+    END CASE;
 END
 $function$;
 

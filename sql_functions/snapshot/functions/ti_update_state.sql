@@ -9,13 +9,21 @@ AS $function$
 DECLARE
     v_payload   jsonb;
     v_ctx       tistate._ti_context;
-    v_started   timestamptz := clock_timestamp();
+    v_started   timestamptz;
     v_locked    timestamptz;
     v_result    tistate.state_update_result;
 BEGIN
     -- 1. Validate and normalise the whole payload before touching any row (TS422).
     v_payload := tistate._normalize_state_payload(p_payload);
+    -- The usual success: registration before the row lock, the lock held only for the update.
+    IF v_payload ->> 'state' = 'success' THEN
+        v_result := tistate._success_before_lock(p_ti_id, v_payload, p_now, p_lock_timeout);
+        IF v_result.ti_id IS NOT NULL THEN
+            RETURN v_result;
+        END IF;
+    END IF;
     -- 2. One bounded row lock (TS404 / TS410 when absent, 55P03 after lock_timeout).
+    v_started := clock_timestamp();
     v_ctx := tistate._lock_ti(p_ti_id, p_lock_timeout);
     v_locked := clock_timestamp();
     -- 3. Same state: a no-op, so a retried call never duplicates anything.
