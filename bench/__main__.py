@@ -90,9 +90,7 @@ def run(
             heartbeat=heartbeat,
             time_limit_s=time_limit,
             log_dir=RESULTS_DIR / "logs",
-            server_env={"TISTATE_PREPARE_THRESHOLD": "none", "BENCH_PREPARE_THRESHOLD": "none"}
-            if pgbouncer
-            else None,
+            server_env={"BENCH_PREPARE_THRESHOLD": "none"} if pgbouncer else None,
             console=console,
         )
     text = json.dumps(result, default=str)
