@@ -328,7 +328,6 @@ def run_matrix(
                         jwt_secret=jwt_secret,
                         time_limit_s=time_limit_s,
                         server_env={
-                            "TISTATE_PREPARE_THRESHOLD": "none",
                             "BENCH_PREPARE_THRESHOLD": "none",
                         },
                         console=console,
