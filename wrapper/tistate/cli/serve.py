@@ -37,7 +37,7 @@ def serve_command(
         int | None,
         typer.Option(
             "--pool-max-waiting",
-            help="Requests that may wait for a connection (default 20).",
+            help="Requests that may wait for a connection (default 1000).",
             min=1,
         ),
     ] = None,

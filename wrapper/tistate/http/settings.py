@@ -37,8 +37,10 @@ class Settings:
     # --- bounds -----------------------------------------------------------------------------
     #: database connections, fixed (the pool never grows or shrinks)
     pool_size: int = 10
-    #: requests allowed to wait for a connection (>= 1); one more answers 503 at once
-    pool_max_waiting: int = 20
+    #: requests allowed to wait for a connection (>= 1); one more answers 503 at once. Deep on
+    #: purpose: each waiter is a coroutine (no thread), waits at most pool_timeout, and a 503 costs
+    #: an Airflow worker >= 1 s of backoff (docs/benchmarks.md: 1.2-2.4x the throughput of 20)
+    pool_max_waiting: int = 1000
     #: seconds a request may wait for a connection before answering 503
     pool_timeout: float = 2.0
     #: requests admitted at once on /execution (None: pool_size + pool_max_waiting)
