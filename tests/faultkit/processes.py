@@ -183,4 +183,6 @@ class PgBouncer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()  # else an unclosed pipe warning surfaces in a later test
         shutil.rmtree(self.root, ignore_errors=True)
