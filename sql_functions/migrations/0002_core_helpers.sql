@@ -40,7 +40,6 @@ CREATE FUNCTION tistate._raise(p_code text, p_message text, p_detail jsonb DEFAU
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     -- The SQLSTATE is the contract (see wrapper/tistate/errors.py); DETAIL is JSON for machines.
@@ -56,7 +55,6 @@ CREATE FUNCTION tistate._invalid(p_field text, p_message text)
 RETURNS void
 LANGUAGE sql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
     SELECT tistate._raise('TS422', format('invalid payload: %s: %s', p_field, p_message),
                           jsonb_build_object('reason', 'invalid_payload', 'field', p_field, 'message', p_message));
@@ -67,7 +65,6 @@ CREATE FUNCTION tistate._uuid7(p_now timestamptz DEFAULT clock_timestamp())
 RETURNS uuid
 LANGUAGE sql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
     -- RFC 9562 version 7: 48-bit unix milliseconds, then random bits; version and variant fixed up.
     SELECT encode(
@@ -87,7 +84,6 @@ CREATE FUNCTION tistate._check_object(p_value jsonb, p_path text, p_allowed text
 RETURNS jsonb
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_key text;
@@ -114,7 +110,6 @@ CREATE FUNCTION tistate._text(p_value jsonb, p_path text, p_max_length integer, 
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_text text;
@@ -141,7 +136,6 @@ CREATE FUNCTION tistate._integer(p_value jsonb, p_path text, p_nullable boolean 
 RETURNS integer
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_number numeric;
@@ -168,7 +162,6 @@ CREATE FUNCTION tistate._timestamp(p_value jsonb, p_path text, p_nullable boolea
 RETURNS timestamptz
 LANGUAGE plpgsql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_text text := tistate._text(p_value, p_path, 64, p_nullable);
@@ -194,7 +187,6 @@ CREATE FUNCTION tistate._json_object(p_value jsonb, p_path text)
 RETURNS jsonb
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
@@ -212,7 +204,6 @@ CREATE FUNCTION tistate._array(p_value jsonb, p_path text)
 RETURNS jsonb
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
@@ -230,7 +221,6 @@ CREATE FUNCTION tistate._check_uri(p_uri text, p_path text)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     IF p_uri IS NULL THEN
@@ -254,7 +244,6 @@ CREATE FUNCTION tistate._asset_name(p_value jsonb, p_path text, p_nullable boole
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_name text := tistate._text(p_value, p_path, 1500, p_nullable);
@@ -272,7 +261,6 @@ CREATE FUNCTION tistate._asset_profile(p_value jsonb, p_path text)
 RETURNS jsonb
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_type text;
@@ -311,7 +299,6 @@ CREATE FUNCTION tistate._asset_key(p_value jsonb, p_path text)
 RETURNS jsonb
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     PERFORM tistate._check_object(p_value, p_path, ARRAY['name', 'uri'], ARRAY['name', 'uri']);
@@ -326,7 +313,6 @@ CREATE FUNCTION tistate._partition_key(p_value jsonb, p_path text)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_key text;
@@ -357,7 +343,6 @@ CREATE FUNCTION tistate._set_lock_timeout(p_lock_timeout interval)
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     -- Precedence: the call's p_lock_timeout, then the GUC tistate.lock_timeout, then 2 s. Public
@@ -377,7 +362,6 @@ CREATE FUNCTION tistate._raise_missing_ti(p_ti_id uuid)
 RETURNS void
 LANGUAGE plpgsql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     -- An id archived by a retry answers 410 everywhere (Airflow answers 404 on /state: fixed).
@@ -396,7 +380,6 @@ CREATE FUNCTION tistate._lock_ti(p_ti_id uuid, p_lock_timeout interval DEFAULT N
 RETURNS tistate._ti_context
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_ctx tistate._ti_context;
@@ -420,15 +403,17 @@ COMMENT ON FUNCTION tistate._lock_ti(uuid, interval) IS
 
 CREATE FUNCTION tistate._audit(p_ctx tistate._ti_context, p_event text, p_now timestamptz, p_extra text DEFAULT NULL)
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
+BEGIN
+    -- PL/pgSQL, not SQL, so the INSERT's plan is cached for the session.
     INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
     VALUES (p_now, (p_ctx.ti).dag_id, (p_ctx.ti).task_id, (p_ctx.ti).run_id, (p_ctx.ti).map_index,
             (p_ctx.ti).try_number, p_event, p_ctx.logical_date, p_ctx.owners,
             coalesce(p_extra, CASE WHEN coalesce((p_ctx.ti).hostname, '') <> ''
                                    THEN jsonb_build_object('host_name', (p_ctx.ti).hostname)::text END));
+END
 $$;
 COMMENT ON FUNCTION tistate._audit(tistate._ti_context, text, timestamptz, text) IS
     'The audit log row of an applied transition (Airflow reference section 3.7)';
@@ -437,7 +422,6 @@ CREATE FUNCTION tistate._invalid_state(p_ctx tistate._ti_context, p_message text
 RETURNS void
 LANGUAGE sql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
     SELECT tistate._raise('TS409', p_message,
                           jsonb_build_object('reason', 'invalid_state', 'message', p_message,

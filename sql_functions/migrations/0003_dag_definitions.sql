@@ -15,7 +15,6 @@ CREATE FUNCTION tistate._boolean(p_value jsonb, p_path text, p_default boolean)
 RETURNS boolean
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN

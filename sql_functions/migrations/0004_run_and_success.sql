@@ -9,7 +9,6 @@ CREATE FUNCTION tistate._run_context(p_ti_id uuid, p_previous_state text)
 RETURNS jsonb
 LANGUAGE sql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
     -- Airflow's TIRunContext (Task SDK datamodels): what a worker needs to run the try.
     SELECT jsonb_build_object(
@@ -109,7 +108,6 @@ CREATE FUNCTION tistate._payload_state(p_payload jsonb)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_state text;
@@ -133,7 +131,6 @@ CREATE FUNCTION tistate._normalize_success(p_payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_outlets jsonb := '[]';
@@ -199,7 +196,8 @@ CREATE FUNCTION tistate._register_outlet_events(
 RETURNS tistate._planned_event[]
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
+-- Plan once per session: custom plans would re-plan these large statements on every call.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_alias_events jsonb;
@@ -325,7 +323,8 @@ CREATE FUNCTION tistate._queue_consumers(p_events tistate._planned_event[], p_no
 RETURNS text[]
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
+-- Plan once per session: custom plans would re-plan these large statements on every call.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_dag_ids text[];
@@ -376,7 +375,6 @@ CREATE FUNCTION tistate._notify_events(p_events tistate._planned_event[], p_ti_i
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     -- Delivered at commit only, so listeners never hear of an event that rolled back.
@@ -408,7 +406,6 @@ CREATE FUNCTION tistate._finish_success(
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
@@ -444,7 +441,6 @@ CREATE FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_payload json
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_events tistate._planned_event[];
@@ -460,15 +456,21 @@ COMMENT ON FUNCTION tistate._apply_success(tistate._ti_context, jsonb, timestamp
 
 CREATE FUNCTION tistate._peek_ti(p_ti_id uuid)
 RETURNS tistate._ti_context
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
-    SELECT ROW(ti, dr.logical_date, d.owners, d.fail_fast, dr.partition_key, dr.partition_date)::tistate._ti_context
+DECLARE
+    v_ctx tistate._ti_context;
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL-language function's plan is rebuilt on every call (PostgreSQL < 18).
+    SELECT ti, dr.logical_date, d.owners, d.fail_fast, dr.partition_key, dr.partition_date
+    INTO v_ctx
     FROM tistate.task_instance AS ti
     JOIN tistate.dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
     JOIN tistate.dag AS d ON d.dag_id = ti.dag_id
     WHERE ti.id = p_ti_id;
+    RETURN v_ctx;
+END
 $$;
 COMMENT ON FUNCTION tistate._peek_ti(uuid) IS 'The task instance with its run and DAG facts, without a lock (NULL when absent)';
 
@@ -481,7 +483,6 @@ CREATE FUNCTION tistate._success_before_lock(
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_seen    tistate._ti_context := tistate._peek_ti(p_ti_id);
@@ -525,7 +526,6 @@ CREATE FUNCTION tistate._normalize_state_payload(p_payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_state text := tistate._payload_state(p_payload);
@@ -543,7 +543,6 @@ CREATE FUNCTION tistate._apply_state(p_ctx tistate._ti_context, p_payload jsonb,
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     IF p_payload ->> 'state' = 'success' THEN

@@ -10,7 +10,6 @@ CREATE FUNCTION tistate._number(p_value jsonb, p_path text)
 RETURNS double precision
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
@@ -28,7 +27,6 @@ CREATE FUNCTION tistate._duration_seconds(p_value jsonb, p_path text)
 RETURNS double precision
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_text    text;
@@ -78,7 +76,6 @@ CREATE FUNCTION tistate._with_rendered_map_index(p_result jsonb, p_payload jsonb
 RETURNS jsonb
 LANGUAGE sql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
     SELECT CASE WHEN p_payload ? 'rendered_map_index'
                 THEN p_result || jsonb_build_object('rendered_map_index',
@@ -91,7 +88,6 @@ CREATE FUNCTION tistate._normalize_terminal(p_payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     -- TITerminalStatePayload: failed, skipped, removed, upstream_failed.
@@ -108,7 +104,6 @@ CREATE FUNCTION tistate._normalize_retry(p_payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     -- TIRetryStatePayload. retry_reason is truncated to the column's 500 characters, as Airflow does.
@@ -129,7 +124,6 @@ CREATE FUNCTION tistate._normalize_reschedule(p_payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     -- TIRescheduleStatePayload.
@@ -147,7 +141,6 @@ CREATE FUNCTION tistate._normalize_deferred(p_payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_kwargs text;
@@ -181,7 +174,6 @@ CREATE OR REPLACE FUNCTION tistate._normalize_state_payload(p_payload jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_state text := tistate._payload_state(p_payload);
@@ -214,7 +206,6 @@ CREATE FUNCTION tistate._applied(p_ctx tistate._ti_context, p_new_state text, p_
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_result tistate.state_update_result;
@@ -235,7 +226,6 @@ CREATE FUNCTION tistate._fail_fast(p_ctx tistate._ti_context, p_now timestamptz)
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_count integer;
@@ -299,7 +289,6 @@ CREATE FUNCTION tistate._apply_terminal(p_ctx tistate._ti_context, p_payload jso
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_state    text := p_payload ->> 'state';
@@ -329,7 +318,6 @@ CREATE FUNCTION tistate._apply_retry(p_ctx tistate._ti_context, p_payload jsonb,
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_old_id   uuid := (p_ctx.ti).id;
@@ -386,7 +374,6 @@ CREATE FUNCTION tistate._apply_reschedule(p_ctx tistate._ti_context, p_payload j
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
@@ -421,7 +408,6 @@ CREATE FUNCTION tistate._apply_deferred(p_ctx tistate._ti_context, p_payload jso
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_trigger_id integer;
@@ -452,7 +438,6 @@ CREATE OR REPLACE FUNCTION tistate._apply_state(p_ctx tistate._ti_context, p_pay
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
 VOLATILE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_state   text := p_payload ->> 'state';

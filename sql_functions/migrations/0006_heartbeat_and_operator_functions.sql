@@ -148,7 +148,6 @@ CREATE FUNCTION tistate._skip_targets(p_tasks jsonb)
 RETURNS TABLE (task_id text, map_index integer)
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 DECLARE
     v_i    integer;

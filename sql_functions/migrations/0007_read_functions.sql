@@ -25,7 +25,6 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 STABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
     SELECT e.id, e.asset_id, a.name::text, a.uri::text, e.extra, e.source_dag_id::text,
            e.source_task_id::text, e.source_run_id::text, e.source_map_index, e."timestamp",
@@ -46,7 +45,6 @@ CREATE FUNCTION tistate._check_limit(p_limit integer, p_field text, p_max intege
 RETURNS integer
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pg_catalog, tistate, pg_temp
 AS $$
 BEGIN
     IF p_limit IS NULL OR p_limit < 0 OR p_limit > p_max THEN

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._applied(p_ctx tistate._ti_context, p_new_sta
  RETURNS tistate.state_update_result
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_result tistate.state_update_result;

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._asset_event_rows(p_event_ids integer[])
  RETURNS TABLE(id integer, asset_id integer, name text, uri text, extra jsonb, source_dag_id text, source_task_id text, source_run_id text, source_map_index integer, "timestamp" timestamp with time zone, partition_key text, ti_id uuid, try_number integer, aliases text[])
  LANGUAGE sql
  STABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
     SELECT e.id, e.asset_id, a.name::text, a.uri::text, e.extra, e.source_dag_id::text,
            e.source_task_id::text, e.source_run_id::text, e.source_map_index, e."timestamp",

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._asset_key(p_value jsonb, p_path text)
  RETURNS jsonb
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 BEGIN
     PERFORM tistate._check_object(p_value, p_path, ARRAY['name', 'uri'], ARRAY['name', 'uri']);

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._asset_name(p_value jsonb, p_path text, p_nul
  RETURNS text
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_name text := tistate._text(p_value, p_path, 1500, p_nullable);

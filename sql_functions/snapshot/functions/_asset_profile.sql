@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._asset_profile(p_value jsonb, p_path text)
  RETURNS jsonb
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_type text;

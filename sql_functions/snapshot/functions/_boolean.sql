@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._boolean(p_value jsonb, p_path text, p_defaul
  RETURNS boolean
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 BEGIN
     IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN

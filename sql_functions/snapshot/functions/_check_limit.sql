@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._check_limit(p_limit integer, p_field text, p
  RETURNS integer
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 BEGIN
     IF p_limit IS NULL OR p_limit < 0 OR p_limit > p_max THEN

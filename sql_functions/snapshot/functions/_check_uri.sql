@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._check_uri(p_uri text, p_path text)
  RETURNS text
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 BEGIN
     IF p_uri IS NULL THEN

@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION tistate._fail_fast(p_ctx tistate._ti_context, p_now timestamp with time zone)
  RETURNS integer
  LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_count integer;

@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION tistate._finish_success(p_ctx tistate._ti_context, p_payload jsonb, p_events tistate._planned_event[], p_dag_ids text[], p_now timestamp with time zone)
  RETURNS tistate.state_update_result
  LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._integer(p_value jsonb, p_path text, p_nullab
  RETURNS integer
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_number numeric;

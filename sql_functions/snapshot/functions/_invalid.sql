@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION tistate._invalid(p_field text, p_message text)
  RETURNS void
  LANGUAGE sql
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
     SELECT tistate._raise('TS422', format('invalid payload: %s: %s', p_field, p_message),
                           jsonb_build_object('reason', 'invalid_payload', 'field', p_field, 'message', p_message));

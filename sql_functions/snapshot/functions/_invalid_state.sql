@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION tistate._invalid_state(p_ctx tistate._ti_context, p_message text)
  RETURNS void
  LANGUAGE sql
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
     SELECT tistate._raise('TS409', p_message,
                           jsonb_build_object('reason', 'invalid_state', 'message', p_message,

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._normalize_retry(p_payload jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
  STABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 BEGIN
     -- TIRetryStatePayload. retry_reason is truncated to the column's 500 characters, as Airflow does.

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._normalize_success(p_payload jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
  STABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_outlets jsonb := '[]';

@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION tistate._notify_events(p_events tistate._planned_event[], p_ti_id uuid)
  RETURNS void
  LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 BEGIN
     -- Delivered at commit only, so listeners never hear of an event that rolled back.

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._partition_key(p_value jsonb, p_path text)
  RETURNS text
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_key text;

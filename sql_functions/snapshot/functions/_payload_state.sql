@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._payload_state(p_payload jsonb)
  RETURNS text
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_state text;

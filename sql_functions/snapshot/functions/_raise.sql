@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION tistate._raise(p_code text, p_message text, p_detail jsonb DEFAULT NULL::jsonb, p_hint text DEFAULT NULL::text)
  RETURNS void
  LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 BEGIN
     -- The SQLSTATE is the contract (see wrapper/tistate/errors.py); DETAIL is JSON for machines.

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._raise_missing_ti(p_ti_id uuid)
  RETURNS void
  LANGUAGE plpgsql
  STABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 BEGIN
     -- An id archived by a retry answers 410 everywhere (Airflow answers 404 on /state: fixed).

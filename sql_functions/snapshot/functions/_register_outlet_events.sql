@@ -2,7 +2,7 @@
 CREATE OR REPLACE FUNCTION tistate._register_outlet_events(p_ctx tistate._ti_context, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone)
  RETURNS tistate._planned_event[]
  LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
     v_alias_events jsonb;

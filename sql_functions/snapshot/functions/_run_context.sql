@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._run_context(p_ti_id uuid, p_previous_state t
  RETURNS jsonb
  LANGUAGE sql
  STABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
     -- Airflow's TIRunContext (Task SDK datamodels): what a worker needs to run the try.
     SELECT jsonb_build_object(

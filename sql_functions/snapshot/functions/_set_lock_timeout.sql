@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION tistate._set_lock_timeout(p_lock_timeout interval)
  RETURNS void
  LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 BEGIN
     -- Precedence: the call's p_lock_timeout, then the GUC tistate.lock_timeout, then 2 s. Public

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._skip_targets(p_tasks jsonb)
  RETURNS TABLE(task_id text, map_index integer)
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_i    integer;

@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION tistate._success_before_lock(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone, p_lock_timeout interval)
  RETURNS tistate.state_update_result
  LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_seen    tistate._ti_context := tistate._peek_ti(p_ti_id);

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._timestamp(p_value jsonb, p_path text, p_null
  RETURNS timestamp with time zone
  LANGUAGE plpgsql
  STABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
 DECLARE
     v_text text := tistate._text(p_value, p_path, 64, p_nullable);

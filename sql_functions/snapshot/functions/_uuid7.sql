@@ -2,7 +2,6 @@
 CREATE OR REPLACE FUNCTION tistate._uuid7(p_now timestamp with time zone DEFAULT clock_timestamp())
  RETURNS uuid
  LANGUAGE sql
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
     -- RFC 9562 version 7: 48-bit unix milliseconds, then random bits; version and variant fixed up.
     SELECT encode(

@@ -3,7 +3,6 @@ CREATE OR REPLACE FUNCTION tistate._with_rendered_map_index(p_result jsonb, p_pa
  RETURNS jsonb
  LANGUAGE sql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'tistate', 'pg_temp'
 AS $function$
     SELECT CASE WHEN p_payload ? 'rendered_map_index'
                 THEN p_result || jsonb_build_object('rendered_map_index',
