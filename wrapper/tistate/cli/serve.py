@@ -13,8 +13,6 @@ from typing import Annotated
 import typer
 
 from .. import _db, embedded
-from ..http.server import serve
-from ..http.settings import Settings
 from ._common import DatabaseUrl, console, err_console, handle_errors
 
 
@@ -118,6 +116,10 @@ def serve_command(
 ) -> None:
     """Serve the Execution API endpoints (state, run, heartbeat, skip-downstream), /health,
     /ready, /metrics and /openapi.json."""
+    # Imported here: FastAPI and uvicorn take ~0.5 s to import, which no other command should pay.
+    from ..http.server import serve
+    from ..http.settings import Settings
+
     algorithms = (
         tuple(a.strip().upper() for a in jwt_algorithms.split(",") if a.strip())
         if jwt_algorithms
