@@ -63,15 +63,29 @@ def retry_all(load: LibraryLoad | HttpLoad, ks: set[int]) -> dict[str, int]:
     return tally(outcomes)
 
 
-def finish(world: World, load: LibraryLoad | HttpLoad, ok: set[int], bad: set[int]) -> Any:
-    """Invariant now, then retry every failed task and check the invariant over all tasks."""
+def finish(
+    name: str,
+    world: World,
+    load: LibraryLoad | HttpLoad,
+    ok: set[int],
+    bad: set[int],
+    **figures: Any,
+) -> None:
+    """Invariant now, then retry every failed task, check the invariant over all tasks, report."""
     first = check_invariant(world, ok, bad)
     assert first.problems == [], first.problems
     retried = retry_all(load, bad)
     final = check_invariant(world, set(range(world.tasks)), set())
     assert final.problems == [], final.problems
     assert final.events_found == final.events_expected == 2 * world.tasks
-    return first, retried, final
+    report(
+        name,
+        **figures,
+        retries=retried,
+        events_expected=final.events_expected,
+        events_found=final.events_found,
+        after_fault=first.summary(),
+    )
 
 
 # ------------------------------------------------------------------ backend killed mid-function
@@ -97,16 +111,15 @@ def test_backend_killed_inside_ti_update_state_library(world: World) -> None:
         assert all(
             o.answer == "ConnectionLostError" and o.retryable for o in outcomes if o.k in bad
         )
-        first, retried, final = finish(world, load, ok, bad)
-    report(
-        "backend killed (library)",
-        requests=len(outcomes) + len(bad),
-        answers=tally(outcomes),
-        retries=retried,
-        events_expected=final.events_expected,
-        events_found=final.events_found,
-        after_fault=first.summary(),
-    )
+        finish(
+            "backend killed (library)",
+            world,
+            load,
+            ok,
+            bad,
+            requests=len(outcomes) + len(bad),
+            answers=tally(outcomes),
+        )
 
 
 # ------------------------------------------------------------------ row held by another transaction
@@ -121,17 +134,16 @@ def test_row_held_answers_retryable_lock_timeout_library(world: World) -> None:
             if o.k in bad:
                 assert (o.answer, o.detail, o.retryable) == ("LockTimeoutError", "55P03", True)
                 assert 0.25 < o.seconds < 3.0, f"lock wait not bounded: {o.seconds:.2f}s"
-        first, retried, final = finish(world, load, ok, bad)
-    report(
-        "row held (library)",
-        requests=len(outcomes) + len(bad),
-        answers=tally(outcomes),
-        victim_wait_s=[round(o.seconds, 2) for o in outcomes if o.k in bad],
-        retries=retried,
-        events_expected=final.events_expected,
-        events_found=final.events_found,
-        after_fault=first.summary(),
-    )
+        finish(
+            "row held (library)",
+            world,
+            load,
+            ok,
+            bad,
+            requests=len(outcomes) + len(bad),
+            answers=tally(outcomes),
+            victim_wait_s=[round(o.seconds, 2) for o in outcomes if o.k in bad],
+        )
 
 
 # ------------------------------------------------------------------ statement_timeout inside
@@ -149,16 +161,15 @@ def test_statement_timeout_inside_function_writes_nothing_library(world: World) 
             if o.k in bad:
                 assert (o.answer, o.detail, o.retryable) == ("StatementTimeoutError", "57014", True)
                 assert 1.4 < o.seconds < 6.0
-        first, retried, final = finish(world, load, ok, bad)
-    report(
-        "statement_timeout (library)",
-        requests=len(outcomes) + len(bad),
-        answers=tally(outcomes),
-        retries=retried,
-        events_expected=final.events_expected,
-        events_found=final.events_found,
-        after_fault=first.summary(),
-    )
+        finish(
+            "statement_timeout (library)",
+            world,
+            load,
+            ok,
+            bad,
+            requests=len(outcomes) + len(bad),
+            answers=tally(outcomes),
+        )
 
 
 # ------------------------------------------------------------------ pool exhausted
@@ -179,17 +190,16 @@ def test_pool_exhausted_is_bounded_and_recovers_library(world: World) -> None:
         victim_outcomes = [f.result(timeout=30) for f in blocked]
         assert {o.answer for o in victim_outcomes} == {"applied"}
         ok, bad = split([*victim_outcomes, *rest])
-        first, retried, final = finish(world, load, ok, bad)
-    report(
-        "pool exhausted (library)",
-        requests=TASKS + len(bad),
-        answers=tally([*victim_outcomes, *rest]),
-        slowest_rejection_s=round(max(o.seconds for o in rest), 2),
-        retries=retried,
-        events_expected=final.events_expected,
-        events_found=final.events_found,
-        after_fault=first.summary(),
-    )
+        finish(
+            "pool exhausted (library)",
+            world,
+            load,
+            ok,
+            bad,
+            requests=TASKS + len(bad),
+            answers=tally([*victim_outcomes, *rest]),
+            slowest_rejection_s=round(max(o.seconds for o in rest), 2),
+        )
 
 
 # ================================================================== over HTTP
@@ -236,17 +246,16 @@ def test_backend_killed_inside_ti_update_state_http(world: World, server_for: An
         for o in outcomes:
             if o.k in bad:
                 assert_retryable_503(o, "connection_failure")
-        first, retried, final = finish(world, load, ok, bad)
+        finish(
+            "backend killed (http)",
+            world,
+            load,
+            ok,
+            bad,
+            requests=len(outcomes) + len(bad),
+            answers=tally(outcomes),
+        )
     assert "Traceback" not in server.log()
-    report(
-        "backend killed (http)",
-        requests=len(outcomes) + len(bad),
-        answers=tally(outcomes),
-        retries=retried,
-        events_expected=final.events_expected,
-        events_found=final.events_found,
-        after_fault=first.summary(),
-    )
 
 
 def test_row_held_answers_503_http(world: World, server_for: Any) -> None:
@@ -261,16 +270,15 @@ def test_row_held_answers_503_http(world: World, server_for: Any) -> None:
             if o.k in bad:
                 assert_retryable_503(o, "lock_timeout")
                 assert o.seconds < 3.0
-        first, retried, final = finish(world, load, ok, bad)
-    report(
-        "row held (http)",
-        requests=len(outcomes) + len(bad),
-        answers=tally(outcomes),
-        retries=retried,
-        events_expected=final.events_expected,
-        events_found=final.events_found,
-        after_fault=first.summary(),
-    )
+        finish(
+            "row held (http)",
+            world,
+            load,
+            ok,
+            bad,
+            requests=len(outcomes) + len(bad),
+            answers=tally(outcomes),
+        )
 
 
 def test_statement_timeout_answers_503_and_writes_nothing_http(
@@ -286,16 +294,15 @@ def test_statement_timeout_answers_503_and_writes_nothing_http(
         for o in outcomes:
             if o.k in bad:
                 assert_retryable_503(o, "statement_timeout")
-        first, retried, final = finish(world, load, ok, bad)
-    report(
-        "statement_timeout (http)",
-        requests=len(outcomes) + len(bad),
-        answers=tally(outcomes),
-        retries=retried,
-        events_expected=final.events_expected,
-        events_found=final.events_found,
-        after_fault=first.summary(),
-    )
+        finish(
+            "statement_timeout (http)",
+            world,
+            load,
+            ok,
+            bad,
+            requests=len(outcomes) + len(bad),
+            answers=tally(outcomes),
+        )
 
 
 def test_pool_exhausted_answers_503_without_hanging_and_recovers_http(
@@ -321,19 +328,17 @@ def test_pool_exhausted_answers_503_without_hanging_and_recovers_http(
         victim_outcomes = [f.result(timeout=30) for f in blocked]
         assert {o.answer for o in victim_outcomes} == {"204"}
         ok, bad = split([*victim_outcomes, *rest])
-        first, retried, final = finish(world, load, ok, bad)
-    reasons = tally(
-        [type(o)(o.k, o.detail["body"]["detail"]["reason"], 0) for o in rest]  # by reason
-    )
-    assert "503" in metrics
-    report(
-        "pool exhausted (http)",
-        requests=TASKS + len(bad),
-        answers=tally([*victim_outcomes, *rest]),
-        rejections_by_reason=reasons,
-        slowest_rejection_s=round(max(o.seconds for o in rest), 2),
-        retries=retried,
-        events_expected=final.events_expected,
-        events_found=final.events_found,
-        after_fault=first.summary(),
-    )
+        assert "503" in metrics
+        finish(
+            "pool exhausted (http)",
+            world,
+            load,
+            ok,
+            bad,
+            requests=TASKS + len(bad),
+            answers=tally([*victim_outcomes, *rest]),
+            rejections_by_reason=tally(
+                [type(o)(o.k, o.detail["body"]["detail"]["reason"], 0) for o in rest]
+            ),
+            slowest_rejection_s=round(max(o.seconds for o in rest), 2),
+        )
