@@ -70,6 +70,12 @@ def _connect_kwargs(prepare_threshold: int | None) -> dict[str, Any]:
     return {"autocommit": True, "prepare_threshold": prepare_threshold}
 
 
+async def _fetch(conn: AnyAsyncConnection, call: _db.Call[Any]) -> list[Row]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(call.query, call.params)
+        return await cur.fetchall()
+
+
 class Client:
     """Synchronous tistate client over a psycopg_pool.ConnectionPool (or one bound connection)."""
 
@@ -399,13 +405,15 @@ class AsyncClient:
             yield conn
 
     async def _run(self, call: _db.Call[T]) -> T:
-        async with (
-            async_translate_errors(),
-            self._connection() as conn,
-            conn.cursor(row_factory=dict_row) as cur,
-        ):
-            await cur.execute(call.query, call.params)
-            rows: list[Row] = await cur.fetchall()
+        # What `async with translate, self._connection() as conn, cursor` does, one context
+        # manager fewer on the hot path (every HTTP request runs this once).
+        async with async_translate_errors():
+            if self._connection_ is not None:
+                rows = await _fetch(self._connection_, call)
+            else:
+                assert self._pool is not None
+                async with self._pool.connection() as conn:
+                    rows = await _fetch(conn, call)
         return call.parse(rows)
 
     @asynccontextmanager

@@ -15,6 +15,7 @@ stored value instead of overwriting it with null.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -75,6 +76,22 @@ class Payload(BaseModel):
         if state is not None:
             body = {"state": state, **body}
         return body
+
+    def payload_json_text(self) -> str | None:
+        """`payload_json()` as JSON text in one pass of pydantic's serializer (the same JSON value
+        as `json.dumps(payload_json())`), or None when that text would not be plain ASCII (the
+        caller then sends `payload_json()`, whose json.dumps escapes it)."""
+        try:
+            text = self.model_dump_json(exclude_unset=True)
+        except ValueError:  # PydanticSerializationError: payload_json() reports it
+            return None
+        if not text.isascii():
+            return None
+        state = getattr(self, "state", None)
+        if state is not None and "state" not in self.model_fields_set:
+            head = '{"state":' + json.dumps(state)
+            text = head + ("}" if text == "{}" else "," + text[1:])
+        return text
 
 
 class Result(BaseModel):

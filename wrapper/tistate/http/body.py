@@ -27,6 +27,7 @@ __all__ = [
     "STATE_UPDATE",
     "BodyTooLargeError",
     "json_body",
+    "parse_body",
 ]
 
 T = TypeVar("T")
@@ -73,19 +74,23 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+async def parse_body(request: Request, adapter: TypeAdapter[T], limit: int) -> T:
+    """The body validated by `adapter`; FastAPI's 422 (RequestValidationError) or 413."""
+    raw = await read_body(request, limit)
+    if not raw:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(_errors(exc), body=raw) from None
+
+
 def json_body(adapter: TypeAdapter[T]) -> Callable[[Request], Awaitable[T]]:
     """A FastAPI dependency: the body validated by `adapter`, or FastAPI's 422."""
 
     async def dependency(request: Request) -> T:
-        limit: int = request.app.state.settings.max_body_bytes
-        raw = await read_body(request, limit)
-        if not raw:
-            raise RequestValidationError(
-                [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
-            )
-        try:
-            return adapter.validate_json(raw)
-        except ValidationError as exc:
-            raise RequestValidationError(_errors(exc), body=raw) from None
+        return await parse_body(request, adapter, request.app.state.settings.max_body_bytes)
 
     return dependency

@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ACCESS_LOGGER", "LOGGER", "JsonFormatter", "configure_logging"]
+__all__ = ["ACCESS_LOGGER", "LOGGER", "JsonFormatter", "configure_logging", "log_access"]
 
 LOGGER = logging.getLogger("tistate.http")
 ACCESS_LOGGER = logging.getLogger("tistate.http.access")
@@ -22,6 +22,10 @@ _STANDARD = frozenset(
     vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys()
     | {"message", "asctime", "taskName", "color_message"}
 )
+
+
+# What json.dumps(entry, default=str, separators=(",", ":")) builds on every call.
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,7 +43,19 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return _ENCODER.encode(entry)
+
+
+def log_access(fields: dict[str, Any]) -> None:
+    """`ACCESS_LOGGER.info("request", extra=fields)` without the search for the caller's frame
+    (a record's pathname, lineno and funcName are not part of the JSON line)."""
+    logger = ACCESS_LOGGER
+    if logger.isEnabledFor(logging.INFO):
+        logger.handle(
+            logger.makeRecord(
+                logger.name, logging.INFO, __file__, 0, "request", (), None, "log_access", fields
+            )
+        )
 
 
 def configure_logging(level: str = "info") -> None:

@@ -19,6 +19,8 @@ from ..models import StateUpdateResult
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
+#: label combinations whose children are kept at hand (beyond: looked up on each call)
+_CHILDREN_CACHED = 256
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -102,13 +104,31 @@ class Metrics:
             registry=r,
         )
         r.register(_PoolCollector(pool_stats))
+        # Labelled children by label values: .labels() validates and locks on every call.
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._transition_children: dict[tuple[str, bool], Counter] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            if len(self._request_children) < _CHILDREN_CACHED:
+                self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_transition(self, result: StateUpdateResult) -> None:
-        self.transitions.labels(str(result.new_state), "true" if result.applied else "false").inc()
+        key = (str(result.new_state), result.applied)
+        child = self._transition_children.get(key)
+        if child is None:
+            child = self.transitions.labels(key[0], "true" if result.applied else "false")
+            if len(self._transition_children) < _CHILDREN_CACHED:
+                self._transition_children[key] = child
+        child.inc()
         if result.applied and result.asset_event_ids:
             self.asset_events.inc(len(result.asset_event_ids))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .logs import ACCESS_LOGGER
+from .logs import log_access
 from .metrics import Metrics
 
 __all__ = ["REQUEST_ID_HEADER", "RequestMiddleware"]
@@ -27,6 +27,7 @@ CORRELATION_HEADER = "correlation-id"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 ADMITTED_PREFIX = "/execution/"
 API_VERSION_HEADER = b"airflow-api-version"
+_ID_HEADERS = (REQUEST_ID_HEADER.encode(), CORRELATION_HEADER.encode())
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -41,7 +42,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def request_id_for(scope: Scope) -> str:
     """The caller's X-Request-ID (or correlation-id) when well-formed, else a fresh one."""
-    for name in (REQUEST_ID_HEADER.encode(), CORRELATION_HEADER.encode()):
+    for name in _ID_HEADERS:
         value = _header(scope, name)
         if value and _REQUEST_ID_RE.match(value):
             return value
@@ -84,7 +85,7 @@ class RequestMiddleware:
                 status = int(message["status"])
                 response_started = True
                 headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                headers.append((_ID_HEADERS[0], request_id.encode()))
                 if admitted:
                     headers.append((API_VERSION_HEADER, self.api_version))
                 message = {**message, "headers": headers}
@@ -112,9 +113,8 @@ class RequestMiddleware:
             if not response_started:
                 status = 500
             self.metrics.observe_request(template, method, status, elapsed)
-            ACCESS_LOGGER.info(
-                "request",
-                extra={
+            log_access(
+                {
                     "request_id": request_id,
                     "method": method,
                     "path": path,
@@ -122,7 +122,7 @@ class RequestMiddleware:
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
                     "client": _client(scope),
-                },
+                }
             )
 
     async def _reject(self, send: Send) -> None:

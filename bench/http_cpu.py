@@ -1,0 +1,352 @@
+"""CPU per request of the HTTP server: the two hot endpoints, measured from /proc/<pid>.
+
+    python -m bench.http_cpu                                  # this checkout
+    python -m bench.http_cpu --ab /tmp/tistate-head           # A = that tree, B = this checkout
+
+Starts `python -m tistate.http` (JSON access log to a file, JWT auth on, prepared statements on, as
+`tistate serve` runs) for each source tree, on its own database (`bench_httpcpu`, created and
+seeded here, so concurrent benchmarks on bench_h* are not disturbed). Per repetition and server, a
+fresh batch of N running task instances gets, per task instance:
+
+1. PUT .../heartbeat  (the first use of the task instance's token), then
+2. PATCH .../state    (bench.common.success_payload: 6 asset events; the token's second use),
+
+phase by phase, from C keep-alive connections of a raw asyncio HTTP/1.1 client (a few µs of client
+CPU per request). The server's CPU is the sum of its threads' on-CPU time (/proc/<pid>/task/*/
+schedstat, nanoseconds) over each phase, divided by the requests of the phase. With --ab both
+servers run at once and the phases alternate A, B, A, B..., so machine noise hits both alike.
+Prints the median (and min/max) over the repetitions; "completion" is heartbeat + state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.common import HOSTNAME, PID, dsn, url
+from bench.load import make_token
+from bench.seed import BENCH_SCHEMA_SQL, _create, _define_dags, prepare_batch
+from bench.servers import free_port
+from tistate.migrate import migrate
+
+DBNAME = "bench_httpcpu"
+SECRET = "http-cpu-bench-secret-0123456789abcdef"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def setup_database(dbname: str = DBNAME) -> None:
+    """A fresh database with the bench DAGs (no alias history)."""
+    _create(dbname)
+    migrate(dsn(dbname))
+    with psycopg.connect(dsn(dbname), autocommit=True) as conn:
+        conn.execute(BENCH_SCHEMA_SQL)
+        _define_dags(conn)
+        conn.execute("VACUUM ANALYZE")
+
+
+# ---------------------------------------------------------------------------------- CPU
+
+
+def cpu_ns(pid: int) -> int:
+    """On-CPU nanoseconds of every thread of `pid` (schedstat), or clock ticks from stat."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                    total += int(fh.read().split()[0])
+            except FileNotFoundError:  # a thread that just ended
+                continue
+        return total
+    except FileNotFoundError:
+        pass
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------------- server
+
+
+@dataclass
+class Server:
+    label: str
+    src: Path
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+
+def start(label: str, src: Path, dbname: str, log_dir: Path, pool_size: int) -> Server:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": f"{src / 'wrapper'}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(
+                os.pathsep
+            ),
+            "TISTATE_DATABASE_URL": url(dbname),
+            "TISTATE_JWT_SECRET": SECRET,
+            "TISTATE_HOST": "127.0.0.1",
+            "TISTATE_PORT": str(port),
+            "TISTATE_POOL_SIZE": str(pool_size),
+        }
+    )
+    log_path = log_dir / f"server-{label}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tistate.http"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=src,
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server {label} exited: {log_path.read_text()[-2000:]}")
+        try:
+            status, _ = asyncio.run(_one_get(port, "/health"))
+            if status == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"server {label} not ready: {log_path}")
+        time.sleep(0.2)
+    return Server(label, src, proc, port, log_path)
+
+
+def stop(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+
+
+# ---------------------------------------------------------------------------------- client
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; sequential requests, Content-Length bodies only."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+        self.writer.write(head + body)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        payload = await self.reader.readexactly(length) if length else b""
+        return status, payload
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def head(method: str, path: str, port: int, body: bytes, token: str | None) -> bytes:
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"host: 127.0.0.1:{port}",
+        "content-type: application/json",
+        f"content-length: {len(body)}",
+        "airflow-api-version: 2026-06-30",
+    ]
+    if token:
+        lines.append(f"authorization: Bearer {token}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _one_get(port: int, path: str) -> tuple[int, bytes]:
+    conn = await Connection.open(port)
+    try:
+        return await conn.request(
+            f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode(), b""
+        )
+    finally:
+        conn.close()
+
+
+@dataclass
+class Request:
+    head: bytes
+    body: bytes
+
+
+@dataclass
+class Phase:
+    requests: list[Request]
+    statuses: Counter[int] = field(default_factory=Counter)
+
+
+async def run_phase(port: int, phase: Phase, concurrency: int) -> float:
+    """Send every request of the phase from `concurrency` connections; wall seconds."""
+    conns = [await Connection.open(port) for _ in range(concurrency)]
+    queue = list(reversed(phase.requests))
+
+    async def worker(conn: Connection) -> None:
+        while queue:
+            req = queue.pop()
+            status, _ = await conn.request(req.head, req.body)
+            phase.statuses[status] += 1
+
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(c) for c in conns))
+    finally:
+        for c in conns:
+            c.close()
+    return time.perf_counter() - t0
+
+
+def phases(server: Server, dbname: str, n: int, label: str) -> tuple[Phase, Phase]:
+    """(heartbeats, state updates) for a fresh batch of n running task instances."""
+    from bench.seed import load_payloads
+
+    batch = prepare_batch(dbname, n, label)
+    payloads = load_payloads(batch)
+    hb_body = json.dumps({"hostname": HOSTNAME, "pid": PID}, separators=(",", ":")).encode()
+    hb, st = Phase([]), Phase([])
+    for ti_id, payload in zip(batch.ti_ids, payloads, strict=True):
+        token = make_token(SECRET, str(ti_id))
+        base = f"/execution/task-instances/{ti_id}"
+        hb.requests.append(
+            Request(head("PUT", f"{base}/heartbeat", server.port, hb_body, token), hb_body)
+        )
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        st.requests.append(Request(head("PATCH", f"{base}/state", server.port, body, token), body))
+    return hb, st
+
+
+def measure(server: Server, phase: Phase, concurrency: int) -> tuple[float, float]:
+    """(server CPU ms per request, wall seconds) of one phase."""
+    before = cpu_ns(server.proc.pid)
+    wall = asyncio.run(run_phase(server.port, phase, concurrency))
+    after = cpu_ns(server.proc.pid)
+    return (after - before) / 1e6 / len(phase.requests), wall
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.http_cpu", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--src", type=Path, default=REPO, help="source tree of server B (default: this checkout)"
+    )
+    parser.add_argument(
+        "--ab", type=Path, default=None, metavar="SRC_A", help="also run server A from this tree"
+    )
+    parser.add_argument(
+        "-n", type=int, default=600, help="task instances per repetition (default 600)"
+    )
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")
+    parser.add_argument("-c", "--concurrency", type=int, default=4, help="connections (default 4)")
+    parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=200, help="warm-up task instances per server")
+    parser.add_argument("--keep-db", action="store_true", help="reuse bench_httpcpu as it is")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    if not args.keep_db:
+        setup_database()
+    log_dir = Path(tempfile.mkdtemp(prefix="tistate-http-cpu-"))
+    trees = [("A", args.ab)] if args.ab else []
+    trees.append(("B", args.src))
+    servers = [start(label, src.resolve(), DBNAME, log_dir, args.pool_size) for label, src in trees]
+    results: dict[str, dict[str, list[float]]] = {
+        s.label: {"heartbeat": [], "state": [], "completion": []} for s in servers
+    }
+    bad: Counter[str] = Counter()
+    try:
+        for s in servers:  # warm-up: prepared statements, caches, imports
+            hb, st = phases(s, DBNAME, args.warmup, f"warmup-{s.label}")
+            measure(s, hb, args.concurrency)
+            measure(s, st, args.concurrency)
+        for rep in range(args.reps):
+            work = {s.label: phases(s, DBNAME, args.n, f"cpu-{s.label}-{rep}") for s in servers}
+            order = servers if rep % 2 == 0 else list(reversed(servers))
+            per: dict[str, dict[str, float]] = {s.label: {} for s in servers}
+            for kind, index in (("heartbeat", 0), ("state", 1)):
+                for s in order:
+                    phase = work[s.label][index]
+                    ms, wall = measure(s, phase, args.concurrency)
+                    per[s.label][kind] = ms
+                    for status, count in phase.statuses.items():
+                        if status not in (200, 204):
+                            bad[f"{s.label} {kind} {status}"] += count
+                    print(
+                        f"rep {rep + 1} {s.label} {kind:9s} {ms:6.3f} ms CPU/request "
+                        f"({len(phase.requests) / wall:6.0f} req/s)",
+                        flush=True,
+                    )
+            for s in servers:
+                results[s.label]["heartbeat"].append(per[s.label]["heartbeat"])
+                results[s.label]["state"].append(per[s.label]["state"])
+                results[s.label]["completion"].append(
+                    per[s.label]["heartbeat"] + per[s.label]["state"]
+                )
+    finally:
+        for s in servers:
+            stop(s)
+    print()
+    print(
+        f"server CPU ms per request, median [min-max] of {args.reps} x {args.n}, "
+        f"C={args.concurrency}"
+    )
+    summary: dict[str, Any] = {}
+    for s in servers:
+        summary[s.label] = {"src": str(s.src)}
+        for kind, values in results[s.label].items():
+            med = statistics.median(values)
+            summary[s.label][kind] = {"median": med, "min": min(values), "max": max(values)}
+            print(
+                f"  {s.label} {kind:10s} {med:6.3f}  [{min(values):.3f}-{max(values):.3f}]  {s.src}"
+            )
+    if len(servers) == 2:
+        for kind in ("heartbeat", "state", "completion"):
+            a = summary["A"][kind]["median"]
+            b = summary["B"][kind]["median"]
+            print(f"  B/A {kind:10s} {b / a:6.2f}  ({a - b:+.3f} ms)")
+    if bad:
+        print(f"unexpected statuses: {dict(bad)} (logs in {log_dir})")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
