@@ -4,12 +4,14 @@ CREATE OR REPLACE FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_p
  LANGUAGE plpgsql
 AS $function$
 DECLARE
-    v_events tistate._planned_event[];
+    v_registered record;
 BEGIN
     -- Registration under the row lock: only reached when the task became running between the
     -- unlocked look and the lock (see tistate._success_before_lock for the usual path).
-    v_events := tistate._register_outlet_events(p_ctx, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-    RETURN tistate._finish_success(p_ctx, p_payload, v_events, tistate._queue_consumers(v_events, p_now), p_now);
+    v_registered := tistate._register_outlet_events(
+        (p_ctx.ti).id, (p_ctx.ti).dag_id, (p_ctx.ti).task_id, (p_ctx.ti).run_id, (p_ctx.ti).map_index,
+        (p_ctx.ti).try_number, p_ctx.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
+    RETURN tistate._finish_success(p_ctx, p_payload, v_registered.events, v_registered.dag_ids, p_now);
 END
 $function$;
 

@@ -1,125 +1,182 @@
 -- EXECUTE granted to: owner only
-CREATE OR REPLACE FUNCTION tistate._register_outlet_events(p_ctx tistate._ti_context, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone)
- RETURNS tistate._planned_event[]
+CREATE OR REPLACE FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[])
+ RETURNS record
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
-    v_alias_events jsonb;
-    v_planned      tistate._planned_event[];
+    v_aliases jsonb;
+    v_check   boolean := true;
+    v_missing boolean;
 BEGIN
+    -- p_outlets and p_events are validated by _normalize_success: arrays of Airflow's AssetProfile
+    -- and outlet event objects, read here with Airflow's defaults (absent or null extra = {}).
+    events := '{}';
+    event_ids := '{}';
+    dag_ids := '{}';
     -- Events for outlets the task did not declare are ignored, as in Airflow; so with no outlets
     -- there is nothing to register.
     IF jsonb_array_length(p_outlets) = 0 THEN
-        RETURN '{}';
+        RETURN;
     END IF;
+    -- The aliases the task declared: only their alias events count.
+    v_aliases := jsonb_path_query_array(p_outlets, '$[*] ? (@.type == "AssetAlias").name');
 
-    SELECT coalesce(jsonb_agg(e ORDER BY ord), '[]') INTO v_alias_events
-    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x (e, ord)
-    WHERE e ->> 'alias' IS NOT NULL
-      AND p_outlets @> jsonb_build_array(jsonb_build_object('type', 'AssetAlias', 'name', e ->> 'alias'));
+    LOOP
+        WITH payload_events AS MATERIALIZED (
+            SELECT e.ord, e.alias, e.dest_asset_key ->> 'name' AS name, e.dest_asset_key ->> 'uri' AS uri,
+                   coalesce(e.asset_extra, '{}') AS asset_extra, coalesce(e.extra, '{}') AS extra, e.partition_key
+            FROM ROWS FROM (jsonb_to_recordset(p_events)
+                     AS (source_alias_name text, dest_asset_key jsonb, dest_asset_extra jsonb, extra jsonb, partition_key text))
+                 WITH ORDINALITY AS e (alias, dest_asset_key, asset_extra, extra, partition_key, ord)
+        ),
+        -- Active assets the task declared, each once: an asset listed as Asset, NameRef and UriRef
+        -- gets one event per payload, not three (a fix over Airflow).
+        targets AS (
+            SELECT DISTINCT a.id, a.name, a.uri
+            FROM jsonb_to_recordset(p_outlets) AS o (type text, name text, uri text)
+            JOIN tistate.asset_active AS act
+              ON (o.type IN ('Asset', 'AssetNameRef') AND act.name = o.name AND (o.type = 'AssetNameRef' OR act.uri = o.uri))
+              OR (o.type = 'AssetUriRef' AND act.uri = o.uri)
+            JOIN tistate.asset AS a ON a.name = act.name AND a.uri = act.uri
+        ),
+        -- One event per payload sent for the asset, or one default event when none was sent.
+        direct AS (
+            SELECT t.id AS asset_id, t.name, t.uri, coalesce(e.extra, '{}'::jsonb) AS extra,
+                   coalesce(e.partition_key, p_run_partition_key) AS partition_key,
+                   '{}'::integer[] AS alias_ids, 1 AS kind, coalesce(e.ord, 0) AS ord
+            FROM targets AS t
+            LEFT JOIN payload_events AS e ON e.alias IS NULL AND e.name = t.name AND e.uri = t.uri
+        ),
+        -- Alias events of declared aliases: one per distinct (asset, asset extra, extra), linked to
+        -- every alias that sent it.
+        alias_groups AS (
+            SELECT e.name, e.uri, e.extra, array_agg(DISTINCT e.alias) AS aliases, min(e.ord) AS ord
+            FROM payload_events AS e
+            WHERE v_aliases @> to_jsonb(e.alias)
+            GROUP BY e.name, e.uri, e.asset_extra, e.extra
+        ),
+        via_alias AS (
+            SELECT a.id AS asset_id, g.name, g.uri, g.extra, p_run_partition_key AS partition_key,
+                   ARRAY(SELECT al.id FROM tistate.asset_alias AS al WHERE al.name = ANY (g.aliases) ORDER BY al.id) AS alias_ids,
+                   2 AS kind, g.ord, act.name IS NOT NULL AS active, cardinality(g.aliases) AS alias_count
+            FROM alias_groups AS g
+            LEFT JOIN tistate.asset AS a ON a.name = g.name AND a.uri = g.uri
+            LEFT JOIN tistate.asset_active AS act ON act.name = g.name AND act.uri = g.uri
+        ),
+        -- An alias, or an asset first reached through an alias, that does not exist yet: nothing is
+        -- written, they are created below and the statement runs again.
+        missing AS (
+            SELECT v_check AND coalesce(bool_or(v.asset_id IS NULL OR cardinality(v.alias_ids) < v.alias_count), false) AS found
+            FROM via_alias AS v
+        ),
+        -- Event ids in a fixed order: direct events, then alias events, by asset and payload position.
+        planned AS MATERIALIZED (
+            SELECT nextval('tistate.asset_event_id_seq')::integer AS event_id, p.asset_id, p.name, p.uri, p.extra,
+                   p.partition_key, p.alias_ids
+            FROM (
+                SELECT d.asset_id, d.name, d.uri, d.extra, d.partition_key, d.alias_ids, d.kind, d.ord FROM direct AS d
+                UNION ALL
+                SELECT v.asset_id, v.name, v.uri, v.extra, v.partition_key, v.alias_ids, v.kind, v.ord
+                FROM via_alias AS v WHERE v.active
+                ORDER BY kind, asset_id, ord
+            ) AS p
+            WHERE NOT (SELECT m.found FROM missing AS m)
+        ),
+        new_events AS (
+            INSERT INTO tistate.asset_event (id, asset_id, extra, source_task_id, source_dag_id, source_run_id,
+                                             source_map_index, "timestamp", partition_key, ti_id, try_number)
+            SELECT p.event_id, p.asset_id, p.extra, p_task_id, p_dag_id, p_run_id,
+                   p_map_index, p_now, p.partition_key, p_ti_id, p_try_number
+            FROM planned AS p
+            ORDER BY p.event_id
+        ),
+        new_links AS (
+            INSERT INTO tistate.asset_alias_asset_event (alias_id, event_id)
+            SELECT al.id, p.event_id
+            FROM planned AS p CROSS JOIN unnest(p.alias_ids) AS al (id)
+            ORDER BY 1, 2
+        ),
+        new_alias_assets AS (
+            INSERT INTO tistate.asset_alias_asset (alias_id, asset_id)
+            SELECT DISTINCT al.id, p.asset_id
+            FROM planned AS p CROSS JOIN unnest(p.alias_ids) AS al (id)
+            ORDER BY 1, 2
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        ),
+        -- Consumers (the rules of tistate._queue_consumers): DAGs scheduled on the asset, on an alias
+        -- that emitted the event, or on the asset's name or uri; not paused, stale or partition-aware;
+        -- none for an event with a partition key.
+        consumers AS (
+            SELECT p.asset_id, r.dag_id FROM planned AS p
+            JOIN tistate.dag_schedule_asset_reference AS r ON r.asset_id = p.asset_id
+            WHERE p.partition_key IS NULL
+            UNION
+            SELECT p.asset_id, r.dag_id FROM planned AS p CROSS JOIN unnest(p.alias_ids) AS al (id)
+            JOIN tistate.dag_schedule_asset_alias_reference AS r ON r.alias_id = al.id
+            WHERE p.partition_key IS NULL
+            UNION
+            SELECT p.asset_id, r.dag_id FROM planned AS p
+            JOIN tistate.dag_schedule_asset_name_reference AS r ON r.name = p.name
+            WHERE p.partition_key IS NULL
+            UNION
+            SELECT p.asset_id, r.dag_id FROM planned AS p
+            JOIN tistate.dag_schedule_asset_uri_reference AS r ON r.uri = p.uri
+            WHERE p.partition_key IS NULL
+        ),
+        eligible AS (
+            SELECT c.asset_id, c.dag_id FROM consumers AS c
+            JOIN tistate.dag AS d ON d.dag_id = c.dag_id
+            WHERE NOT d.is_paused AND NOT d.is_stale AND NOT d.timetable_partitioned
+        ),
+        -- Sorted by (asset_id, target_dag_id), and only once the alias-asset links are in (the count
+        -- makes it wait for them): every success takes these key locks in the same order, as before,
+        -- so concurrent completions cannot deadlock.
+        queued AS (
+            INSERT INTO tistate.asset_dag_run_queue (asset_id, target_dag_id, created_at)
+            SELECT g.asset_id, g.dag_id, p_now FROM eligible AS g
+            WHERE (SELECT count(*) FROM new_alias_assets) >= 0
+            ORDER BY g.asset_id, g.dag_id
+            ON CONFLICT DO NOTHING
+        )
+        SELECT (SELECT m.found FROM missing AS m),
+               (SELECT array_agg(ROW(p.event_id, p.asset_id, p.extra, p.partition_key, p.alias_ids)::tistate._planned_event
+                                 ORDER BY p.event_id) FROM planned AS p),
+               (SELECT array_agg(p.event_id ORDER BY p.event_id) FROM planned AS p),
+               (SELECT array_agg(DISTINCT g.dag_id::text ORDER BY g.dag_id::text) FROM eligible AS g)
+        INTO v_missing, events, event_ids, dag_ids;
+        EXIT WHEN NOT v_missing;
 
-    IF jsonb_array_length(v_alias_events) > 0 THEN
+        -- First events of an alias or an asset: create the declared aliases that have events, then
+        -- the assets first reached through an alias (created and activated, as the DAG processor
+        -- would on seeing them: one activeness rule for both paths, docs/semantics.md), sorted, and
+        -- plan again (once: a second pass writes whatever it finds, as the statement always did).
         INSERT INTO tistate.asset_alias (name)
-        SELECT DISTINCT e ->> 'alias' FROM jsonb_array_elements(v_alias_events) AS e
+        SELECT DISTINCT e.source_alias_name
+        FROM jsonb_to_recordset(p_events) AS e (source_alias_name text)
+        WHERE v_aliases @> to_jsonb(e.source_alias_name)
         ORDER BY 1
         ON CONFLICT (name) DO NOTHING;
-        -- An asset first reached through an alias is created and activated here, as the DAG
-        -- processor would on seeing it (one activeness rule for both paths: docs/semantics.md).
         WITH created AS (
             INSERT INTO tistate.asset AS a (name, uri, "group", extra, created_at, updated_at)
-            SELECT DISTINCT ON (e ->> 'name', e ->> 'uri') e ->> 'name', e ->> 'uri', 'asset', e -> 'asset_extra', p_now, p_now
-            FROM jsonb_array_elements(v_alias_events) AS e
-            ORDER BY e ->> 'name', e ->> 'uri', (e -> 'asset_extra')::text
+            SELECT DISTINCT ON (e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri')
+                   e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri', 'asset', coalesce(e.dest_asset_extra, '{}'), p_now, p_now
+            FROM jsonb_to_recordset(p_events) AS e (source_alias_name text, dest_asset_key jsonb, dest_asset_extra jsonb)
+            WHERE v_aliases @> to_jsonb(e.source_alias_name)
+            ORDER BY e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri', coalesce(e.dest_asset_extra, '{}')::text
             ON CONFLICT (name, uri) DO NOTHING
             RETURNING a.name, a.uri
         )
         INSERT INTO tistate.asset_active (name, uri)
         SELECT c.name, c.uri FROM created AS c ORDER BY 1, 2
         ON CONFLICT DO NOTHING;
-    END IF;
-
-    WITH outlets AS (
-        SELECT o ->> 'type' AS type, o ->> 'name' AS name, o ->> 'uri' AS uri
-        FROM jsonb_array_elements(p_outlets) AS o
-    ),
-    -- Active assets the task declared. UNION deduplicates an asset listed as Asset, NameRef and
-    -- UriRef, so it gets one event per payload, not three (a fix over Airflow).
-    targets AS (
-        SELECT a.id, a.name, a.uri FROM outlets AS o
-        JOIN tistate.asset_active AS act ON act.name = o.name AND act.uri = o.uri
-        JOIN tistate.asset AS a ON a.name = act.name AND a.uri = act.uri
-        WHERE o.type = 'Asset'
-        UNION
-        SELECT a.id, a.name, a.uri FROM outlets AS o
-        JOIN tistate.asset_active AS act ON act.name = o.name
-        JOIN tistate.asset AS a ON a.name = act.name AND a.uri = act.uri
-        WHERE o.type = 'AssetNameRef'
-        UNION
-        SELECT a.id, a.name, a.uri FROM outlets AS o
-        JOIN tistate.asset_active AS act ON act.uri = o.uri
-        JOIN tistate.asset AS a ON a.name = act.name AND a.uri = act.uri
-        WHERE o.type = 'AssetUriRef'
-    ),
-    -- One event per payload sent for the asset, or one default event when none was sent.
-    direct AS (
-        SELECT t.id AS asset_id, coalesce(e.value -> 'extra', '{}'::jsonb) AS extra,
-               coalesce(e.value ->> 'partition_key', (p_ctx).run_partition_key) AS partition_key,
-               '{}'::integer[] AS alias_ids, 1 AS kind, coalesce(e.ordinality, 0) AS ord
-        FROM targets AS t
-        LEFT JOIN jsonb_array_elements(p_events) WITH ORDINALITY AS e
-               ON e.value ->> 'alias' IS NULL AND e.value ->> 'name' = t.name AND e.value ->> 'uri' = t.uri
-    ),
-    -- Alias events: one per distinct (asset, asset extra, extra), linked to every alias that sent it.
-    alias_groups AS (
-        SELECT e ->> 'name' AS name, e ->> 'uri' AS uri, e -> 'extra' AS extra,
-               array_agg(DISTINCT e ->> 'alias') AS aliases, min(ord) AS ord
-        FROM jsonb_array_elements(v_alias_events) WITH ORDINALITY AS x (e, ord)
-        GROUP BY e ->> 'name', e ->> 'uri', e -> 'asset_extra', e -> 'extra'
-    ),
-    via_alias AS (
-        SELECT a.id AS asset_id, g.extra, (p_ctx).run_partition_key AS partition_key,
-               ARRAY(SELECT al.id FROM tistate.asset_alias AS al WHERE al.name = ANY (g.aliases) ORDER BY al.id) AS alias_ids,
-               2 AS kind, g.ord
-        FROM alias_groups AS g
-        JOIN tistate.asset AS a ON a.name = g.name AND a.uri = g.uri
-        JOIN tistate.asset_active AS act ON act.name = a.name AND act.uri = a.uri
-    ),
-    planned AS (
-        SELECT * FROM direct
-        UNION ALL
-        SELECT * FROM via_alias
-        ORDER BY kind, asset_id, ord
-    )
-    SELECT array_agg(ROW(nextval('tistate.asset_event_id_seq')::integer, p.asset_id, p.extra,
-                         p.partition_key, p.alias_ids)::tistate._planned_event)
-    INTO v_planned
-    FROM planned AS p;
-
-    IF v_planned IS NULL THEN
-        RETURN '{}';
-    END IF;
-
-    INSERT INTO tistate.asset_event (id, asset_id, extra, source_task_id, source_dag_id, source_run_id,
-                                     source_map_index, "timestamp", partition_key, ti_id, try_number)
-    SELECT e.event_id, e.asset_id, e.extra, (p_ctx.ti).task_id, (p_ctx.ti).dag_id, (p_ctx.ti).run_id,
-           (p_ctx.ti).map_index, p_now, e.partition_key, (p_ctx.ti).id, (p_ctx.ti).try_number
-    FROM unnest(v_planned) AS e
-    ORDER BY e.event_id;
-
-    INSERT INTO tistate.asset_alias_asset_event (alias_id, event_id)
-    SELECT al.id, e.event_id
-    FROM unnest(v_planned) AS e CROSS JOIN unnest(e.alias_ids) AS al (id)
-    ORDER BY 1, 2;
-
-    INSERT INTO tistate.asset_alias_asset (alias_id, asset_id)
-    SELECT DISTINCT al.id, e.asset_id
-    FROM unnest(v_planned) AS e CROSS JOIN unnest(e.alias_ids) AS al (id)
-    ORDER BY 1, 2
-    ON CONFLICT DO NOTHING;
-
-    RETURN v_planned;
+        v_check := false;
+    END LOOP;
+    events := coalesce(events, '{}');
+    event_ids := coalesce(event_ids, '{}');
+    dag_ids := coalesce(dag_ids, '{}');
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._register_outlet_events(p_ctx tistate._ti_context, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone) IS 'Insert a success''s asset events, alias-event and alias-asset links set-based; cost independent of event history';
+COMMENT ON FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[]) IS 'Insert a success''s asset events, alias-event and alias-asset links and consumer queue rows in one statement (creating aliases and assets first reached through an alias when missing); returns the events, their ids and the consumer dag ids; cost independent of event history';

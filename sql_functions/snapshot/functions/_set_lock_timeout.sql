@@ -3,15 +3,18 @@ CREATE OR REPLACE FUNCTION tistate._set_lock_timeout(p_lock_timeout interval)
  RETURNS void
  LANGUAGE plpgsql
 AS $function$
+DECLARE
+    v_value text;
 BEGIN
     -- Precedence: the call's p_lock_timeout, then the GUC tistate.lock_timeout, then 2 s. Public
     -- functions declare SET lock_timeout, so the caller's own setting is restored when they return.
+    -- (Assignments, not PERFORM: a plain expression skips the executor.)
     IF p_lock_timeout IS NOT NULL THEN
-        PERFORM set_config('lock_timeout', greatest(1, (extract(epoch FROM p_lock_timeout) * 1000)::bigint)::text, true);
+        v_value := set_config('lock_timeout', greatest(1, (extract(epoch FROM p_lock_timeout) * 1000)::bigint)::text, true);
     ELSIF coalesce(current_setting('tistate.lock_timeout', true), '') <> '' THEN
-        PERFORM set_config('lock_timeout', current_setting('tistate.lock_timeout'), true);
+        v_value := set_config('lock_timeout', current_setting('tistate.lock_timeout'), true);
     ELSE
-        PERFORM set_config('lock_timeout', '2s', true);
+        v_value := set_config('lock_timeout', '2s', true);
     END IF;
 END
 $function$;

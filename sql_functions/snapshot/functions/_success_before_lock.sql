@@ -4,13 +4,12 @@ CREATE OR REPLACE FUNCTION tistate._success_before_lock(p_ti_id uuid, p_payload 
  LANGUAGE plpgsql
 AS $function$
 DECLARE
-    v_seen    tistate._ti_context := tistate._peek_ti(p_ti_id);
-    v_ctx     tistate._ti_context;
-    v_events  tistate._planned_event[];
-    v_dag_ids text[];
-    v_started timestamptz;
-    v_locked  timestamptz;
-    v_result  tistate.state_update_result;
+    v_seen       tistate._ti_context := tistate._peek_ti(p_ti_id);
+    v_registered record;
+    v_end_date   timestamptz := (p_payload ->> 'end_date')::timestamptz;
+    v_started    timestamptz;
+    v_locked     timestamptz;
+    v_result     tistate.state_update_result;
 BEGIN
     -- The row lock is what heartbeats and a worker's retries wait on, so it is taken last: the events,
     -- links and queue rows are written first, in this same transaction, and the row is locked only
@@ -19,17 +18,59 @@ BEGIN
     IF (v_seen.ti).state IS DISTINCT FROM 'running' THEN
         RETURN v_result;
     END IF;
-    PERFORM tistate._set_lock_timeout(p_lock_timeout);
+    -- The header's SET lock_timeout = '2s' is the default; set it only when something overrides it.
+    IF p_lock_timeout IS NOT NULL OR coalesce(current_setting('tistate.lock_timeout', true), '') <> '' THEN
+        PERFORM tistate._set_lock_timeout(p_lock_timeout);
+    END IF;
     BEGIN
-        v_events := tistate._register_outlet_events(v_seen, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-        v_dag_ids := tistate._queue_consumers(v_events, p_now);
+        v_registered := tistate._register_outlet_events(
+            p_ti_id, (v_seen.ti).dag_id, (v_seen.ti).task_id, (v_seen.ti).run_id, (v_seen.ti).map_index,
+            (v_seen.ti).try_number, v_seen.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
         v_started := clock_timestamp();
-        v_ctx := tistate._lock_ti(p_ti_id, p_lock_timeout);
-        v_locked := clock_timestamp();
-        IF (v_ctx.ti).state IS DISTINCT FROM 'running' OR (v_ctx.ti).try_number IS DISTINCT FROM (v_seen.ti).try_number THEN
+        -- Lock the row (SELECT ... FOR UPDATE, bounded by lock_timeout), re-check that the same try is
+        -- still running, update it and write the audit row, in one statement. No row updated: the try
+        -- changed before it was locked.
+        WITH locked AS (
+            SELECT ti.id, ti.state, ti.try_number, dr.logical_date, d.owners
+            FROM tistate.task_instance AS ti
+            JOIN tistate.dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
+            JOIN tistate.dag AS d ON d.dag_id = ti.dag_id
+            WHERE ti.id = p_ti_id
+            FOR UPDATE OF ti
+        ),
+        updated AS (
+            UPDATE tistate.task_instance AS ti SET
+                state = 'success',
+                end_date = v_end_date,
+                duration = extract(epoch FROM v_end_date - ti.start_date),
+                next_method = NULL,
+                next_kwargs = NULL,
+                rendered_map_index = CASE WHEN p_payload ? 'rendered_map_index'
+                                          THEN p_payload ->> 'rendered_map_index' ELSE ti.rendered_map_index END,
+                updated_at = p_now
+            FROM locked AS l
+            WHERE ti.id = l.id AND l.state = 'running' AND l.try_number = (v_seen.ti).try_number
+            RETURNING clock_timestamp() AS locked_at, ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number,
+                      ti.hostname, l.logical_date, l.owners
+        ),
+        audit AS (
+            INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
+            SELECT p_now, u.dag_id, u.task_id, u.run_id, u.map_index, u.try_number, 'success', u.logical_date, u.owners,
+                   CASE WHEN coalesce(u.hostname, '') <> '' THEN jsonb_build_object('host_name', u.hostname)::text END
+            FROM updated AS u
+        )
+        SELECT u.locked_at INTO v_locked FROM updated AS u;
+        IF NOT FOUND THEN
             RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
         END IF;
-        v_result := tistate._finish_success(v_ctx, p_payload, v_events, v_dag_ids, p_now);
+        PERFORM tistate._notify_events(v_registered.events, p_ti_id);
+
+        v_result.ti_id := p_ti_id;
+        v_result.previous_state := 'running';
+        v_result.new_state := 'success';
+        v_result.applied := true;
+        v_result.asset_event_ids := v_registered.event_ids;
+        v_result.queued_dag_ids := v_registered.dag_ids;
         v_result.lock_wait_ms := extract(epoch FROM v_locked - v_started) * 1000;
         v_result.lock_held_ms := extract(epoch FROM clock_timestamp() - v_locked) * 1000;
         RETURN v_result;
@@ -39,4 +80,4 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._success_before_lock(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone, p_lock_timeout interval) IS 'running -> success with the row lock held only for the row update: registration first, then lock and re-check (NULL result: not running, answer from the locked path)';
+COMMENT ON FUNCTION tistate._success_before_lock(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone, p_lock_timeout interval) IS 'running -> success with the row lock held only for the row update: registration first, then lock, re-check and update in one statement (NULL result: not running, answer from the locked path)';
