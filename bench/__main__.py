@@ -54,7 +54,8 @@ def serve(
 @app.command()
 def run(
     system: Annotated[
-        str, typer.Argument(help="tistate | roundtrip | function | raw | raw-nonotify")
+        str,
+        typer.Argument(help="tistate | roundtrip | function | raw | raw-notify-on | raw-nonotify"),
     ],
     concurrency: Annotated[int, typer.Option("-c", "--concurrency")] = 80,
     history: int = 0,
@@ -70,13 +71,17 @@ def run(
 ) -> None:
     """One run: seed a batch, start the server(s), load, sample, verify; prints the JSON result."""
     from bench.common import RESULTS_DIR
-    from bench.matrix import run_http, run_raw
+    from bench.matrix import RAW_SYSTEMS, run_http, run_raw
     from bench.seed import ensure_database
 
     ensure_database(history, console=console)
-    if system in ("raw", "raw-nonotify"):
+    if system in RAW_SYSTEMS:
         result = run_raw(
-            history=history, concurrency=concurrency, n=n, notify=system == "raw", console=console
+            history=history,
+            concurrency=concurrency,
+            n=n,
+            notify=RAW_SYSTEMS[system],
+            console=console,
         )
     else:
         result = run_http(

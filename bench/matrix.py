@@ -28,6 +28,15 @@ WHERE schemaname = 'tistate' ORDER BY total_time DESC
 """
 
 
+#: pgbench systems -> tistate.notify_events of their sessions
+RAW_SYSTEMS = {"raw": "relay", "raw-notify-on": "on", "raw-nonotify": "off"}
+RAW_LABELS = {
+    "relay": "raw (pgbench)",
+    "on": "raw (pgbench, notify on)",
+    "off": "raw (pgbench, notify off)",
+}
+
+
 def _run_async(coro: Awaitable[Any]) -> Any:
     try:
         import uvloop
@@ -158,7 +167,12 @@ def run_http(
 
 
 def run_raw(
-    *, history: int, concurrency: int, n: int, notify: bool = True, console: Console | None = None
+    *,
+    history: int,
+    concurrency: int,
+    n: int,
+    notify: str = "relay",
+    console: Console | None = None,
 ) -> dict[str, Any]:
     """The same function and payloads from pgbench, no HTTP and no Python."""
     console = console or Console(stderr=True)
@@ -175,7 +189,7 @@ def run_raw(
     monitor.stop()
     done = out.pop("done_rns") if out["returncode"] == 0 else []
     result: dict[str, Any] = {
-        "system": "raw (pgbench)" if notify else "raw (pgbench, notify off)",
+        "system": RAW_LABELS[notify],
         "kind": "raw",
         "history": history,
         "concurrency": concurrency,
@@ -296,12 +310,12 @@ def run_matrix(
             for conc in concurrencies:
                 order = list(systems) if rep % 2 == 0 else list(reversed(systems))
                 for system in order:
-                    if system in ("raw", "raw-nonotify"):
+                    if system in RAW_SYSTEMS:
                         r = run_raw(
                             history=history,
                             concurrency=conc,
                             n=n,
-                            notify=system == "raw",
+                            notify=RAW_SYSTEMS[system],
                             console=console,
                         )
                     else:

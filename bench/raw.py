@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ def max_raw_clients(reserve: int = 20) -> int:
 
 
 def run_pgbench(
-    batch: Batch, clients: int, *, per_client: int, threads: int = 2, notify: bool = True
+    batch: Batch, clients: int, *, per_client: int, threads: int = 2, notify: str = "relay"
 ) -> dict[str, Any]:
     """pgbench -c clients -t per_client over batch rows 1 .. clients * per_client (+1 offset)."""
     assert clients * per_client <= batch.n
@@ -73,10 +75,25 @@ def run_pgbench(
         str(workdir / "tx"),
         batch.dbname,
     ]
+    # tistate.notify_events as `tistate serve` sets it (relay, with a relay running alongside, as
+    # the service runs one), or on (pg_notify in every transaction), or off (no notification).
     env = dict(os.environ)
-    if not notify:  # tistate.notify_events = off: no pg_notify, so no commit-time notify lock
-        env["PGOPTIONS"] = "-c tistate.notify_events=off"
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    env["PGOPTIONS"] = f"-c tistate.notify_events={notify}"
+    relay = (
+        subprocess.Popen(
+            [sys.executable, "-m", "tistate", "relay", "--database-url", dsn(batch.dbname)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if notify == "relay"
+        else None
+    )
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    finally:
+        if relay is not None:
+            relay.send_signal(signal.SIGINT)  # drains what is left, then exits
+            relay.wait(timeout=30)
     out = proc.stdout + proc.stderr
     tps_match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
     failed_match = re.search(r"number of failed transactions: (\d+)", out)

@@ -22,6 +22,7 @@ ORDER = [
     "function",
     "roundtrip",
     "raw (pgbench)",
+    "raw (pgbench, notify on)",
     "raw (pgbench, notify off)",
 ]
 LABEL = {
@@ -32,6 +33,7 @@ LABEL = {
     "function": "function stand-in",
     "roundtrip": "round-trip baseline",
     "raw (pgbench)": "raw limit (pgbench)",
+    "raw (pgbench, notify on)": "raw, notify on (pgbench)",
     "raw (pgbench, notify off)": "raw, notify off (pgbench)",
 }
 

@@ -11,7 +11,7 @@ SELECT tables_are('tistate', ARRAY[
     'task_reschedule', 'log', 'asset', 'asset_active', 'asset_alias', 'asset_alias_asset', 'asset_event',
     'asset_alias_asset_event', 'asset_dag_run_queue', 'dag_schedule_asset_reference',
     'dag_schedule_asset_alias_reference', 'dag_schedule_asset_name_reference',
-    'dag_schedule_asset_uri_reference', 'task_outlet_asset_reference']);
+    'dag_schedule_asset_uri_reference', 'task_outlet_asset_reference', 'asset_event_outbox']);
 
 ------------------------------------------------------------------------------------------------
 -- Public functions of 0003-0004: signature, return type, SECURITY DEFINER, pinned search_path

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -652,8 +653,12 @@ def test_pool_conninfo_names_the_sessions_and_sets_timeouts() -> None:
     )
     params = conninfo_to_dict(pool_conninfo(settings))
     assert params["application_name"] == "tistate-http"
-    assert params["options"] == "-c work_mem=8MB -c statement_timeout=1500"
+    assert params["options"] == (
+        "-c work_mem=8MB -c tistate.notify_events=relay -c statement_timeout=1500"
+    )
     assert params["dbname"] == "db"
+    off = conninfo_to_dict(pool_conninfo(replace(settings, notify_events="off")))
+    assert "-c tistate.notify_events=off" in off["options"]
 
 
 def test_statement_timeout_answers_retryable_503(

@@ -289,6 +289,23 @@ ALTER SEQUENCE tistate.asset_event_id_seq OWNED BY tistate.asset_event.id;
 
 
 --
+-- Name: asset_event_outbox; Type: TABLE; Schema: tistate; Owner: -
+--
+
+CREATE TABLE tistate.asset_event_outbox (
+    event_ids integer[] NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
+
+
+--
+-- Name: TABLE asset_event_outbox; Type: COMMENT; Schema: tistate; Owner: -
+--
+
+COMMENT ON TABLE tistate.asset_event_outbox IS 'Asset events to announce on tistate_events once committed (tistate.notify_events = relay); drained by tistate.relay_notifications()';
+
+
+--
 -- Name: asset_id_seq; Type: SEQUENCE; Schema: tistate; Owner: -
 --
 

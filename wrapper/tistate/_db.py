@@ -103,6 +103,12 @@ ASSET_EVENTS: LiteralString = (
     "p_ti_id => %(ti_id)s, p_limit => %(limit)s)"
 )
 
+RELAY_NOTIFICATIONS: LiteralString = (
+    "SELECT tistate.relay_notifications(p_limit => %(limit)s) AS sent"
+)
+
+NOTIFICATION_BACKLOG: LiteralString = "SELECT * FROM tistate.notification_backlog()"
+
 
 # ---------------------------------------------------------------------------------- calls
 @dataclass(frozen=True)
@@ -437,3 +443,15 @@ def asset_events(
         "limit": limit,
     }
     return Call(ASSET_EVENTS, params, _many(models.AssetEventInfo))
+
+
+def _sent(rows: list[Row]) -> int:
+    return int(rows[0]["sent"])
+
+
+def relay_notifications(limit: int) -> Call[int]:
+    return Call(RELAY_NOTIFICATIONS, {"limit": limit}, _sent)
+
+
+def notification_backlog() -> Call[models.NotificationBacklog]:
+    return Call(NOTIFICATION_BACKLOG, {}, _one(models.NotificationBacklog))

@@ -312,6 +312,13 @@ class Client:
     ) -> list[models.AssetEventInfo]:
         return self._run(_db.asset_events(name, uri, ti_id, limit))
 
+    def relay_notifications(self, limit: int = 1000) -> int:
+        """Announce up to `limit` committed outbox rows on tistate_events; the count sent."""
+        return self._run(_db.relay_notifications(limit))
+
+    def notification_backlog(self) -> models.NotificationBacklog:
+        return self._run(_db.notification_backlog())
+
 
 class AsyncClient:
     """The asyncio twin of Client, over psycopg_pool.AsyncConnectionPool.
@@ -550,3 +557,10 @@ class AsyncClient:
         limit: int = 50,
     ) -> list[models.AssetEventInfo]:
         return await self._run(_db.asset_events(name, uri, ti_id, limit))
+
+    async def relay_notifications(self, limit: int = 1000) -> int:
+        """Announce up to `limit` committed outbox rows on tistate_events; the count sent."""
+        return await self._run(_db.relay_notifications(limit))
+
+    async def notification_backlog(self) -> models.NotificationBacklog:
+        return await self._run(_db.notification_backlog())

@@ -39,6 +39,7 @@ __all__ = [
     "DefineDagResult",
     "DefinedAlias",
     "DefinedAsset",
+    "NotificationBacklog",
     "OutletEvent",
     "Payload",
     "RunContext",
@@ -350,6 +351,13 @@ class TaskInstanceSummary(Result):
     end_date: datetime | None = None
     duration: float | None = None
     updated_at: datetime | None = None
+
+
+class NotificationBacklog(Result):
+    """Outbox rows waiting for the notification relay (tistate.notification_backlog())."""
+
+    transactions: int
+    oldest: datetime | None = None
 
 
 class AssetEventInfo(Result):

@@ -94,6 +94,14 @@ def serve_command(
             help="No server-side prepared statements (PgBouncer in transaction-pooling mode).",
         ),
     ] = False,
+    notify_events: Annotated[
+        str | None,
+        typer.Option(
+            "--notify-events",
+            help="How events are announced on tistate_events: relay (outbox + this process's "
+            "relay, the default), on (pg_notify in each transaction) or off.",
+        ),
+    ] = None,
     graceful_timeout: Annotated[
         float | None,
         typer.Option(
@@ -141,6 +149,7 @@ def serve_command(
             jwt_algorithms=algorithms,
             insecure_no_auth=True if insecure_no_auth else None,
             prepared_statements=False if pgbouncer else None,
+            notify_events=notify_events,
             graceful_timeout=graceful_timeout,
             log_level=log_level,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .. import __version__
 from ..client import DEFAULT_PREPARE_THRESHOLD, AsyncClient
+from ..relay import NotificationRelay
 from .metrics import Metrics
 from .middleware import RequestMiddleware
 from .openapi import build_openapi
@@ -35,9 +37,10 @@ def pool_conninfo(settings: Settings) -> str:
     """The connection string of the pool: the configured one plus application_name and timeouts."""
     params: dict[str, Any] = conninfo_to_dict(settings.database_url or "")
     params.setdefault("application_name", "tistate-http")
+    options = [f"-c tistate.notify_events={settings.notify_events}"]
     if settings.statement_timeout is not None:
-        option = f"-c statement_timeout={int(settings.statement_timeout * 1000)}"
-        params["options"] = f"{params.get('options', '')} {option}".strip()
+        options.append(f"-c statement_timeout={int(settings.statement_timeout * 1000)}")
+    params["options"] = " ".join([params.get("options", ""), *options]).strip()
     return make_conninfo(**params)
 
 
@@ -51,6 +54,17 @@ def _make_client(settings: Settings) -> AsyncClient:
         prepare_threshold=DEFAULT_PREPARE_THRESHOLD if settings.prepared_statements else None,
         check_schema=False,  # /ready reports the schema; the process starts regardless
     )
+
+
+def _start_relay(settings: Settings, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """The notification relay of this process, when its sessions write to the outbox."""
+    if settings.notify_events != "relay" or not settings.database_url:
+        return None
+    relay = NotificationRelay(
+        make_conninfo(settings.database_url, application_name="tistate-relay"),
+        interval=settings.relay_interval,
+    )
+    return asyncio.create_task(relay.run(stop), name="tistate-notification-relay")
 
 
 def _pool_stats(app: FastAPI) -> Mapping[str, int] | None:
@@ -84,9 +98,14 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
                 "lock_timeout": settings.lock_timeout,
             },
         )
+        relay_stop = asyncio.Event()
+        relay = _start_relay(settings, relay_stop)
         try:
             yield
         finally:
+            relay_stop.set()
+            if relay is not None:
+                await relay
             if owned:
                 await app.state.client.close()
             log.info("tistate http service stopped")

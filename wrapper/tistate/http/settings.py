@@ -26,6 +26,10 @@ def _env_bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: values of tistate.notify_events (docs/dba.md)
+NOTIFY_MODES = ("relay", "on", "off")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything `tistate serve` can be told. Immutable; build variants with `replace()`."""
@@ -53,6 +57,13 @@ class Settings:
     statement_timeout: float | None = 30.0
     #: server-side prepared statements; off behind PgBouncer in transaction-pooling mode
     prepared_statements: bool = True
+    #: tistate.notify_events of the pool's sessions: relay (an outbox row per transition,
+    #: announced by the relay this process runs), on (pg_notify in each transaction: every
+    #: notifying commit of the cluster waits for the one before) or off. Behind PgBouncer the
+    #: sessions keep the database's setting (ALTER DATABASE ... SET tistate.notify_events)
+    notify_events: str = "relay"
+    #: seconds between two relay transactions when the outbox was drained
+    relay_interval: float = 0.1
     #: Retry-After seconds on every 503
     retry_after: int = 1
     #: open client connections at most (uvicorn's limit_concurrency; 503 above)
@@ -84,6 +95,10 @@ class Settings:
             raise ValueError("pool_timeout must be positive")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
+        if self.notify_events not in NOTIFY_MODES:
+            raise ValueError(f"notify_events must be one of {', '.join(NOTIFY_MODES)}")
+        if self.relay_interval <= 0:
+            raise ValueError("relay_interval must be positive")
         bad = [alg for alg in self.jwt_algorithms if alg not in SUPPORTED_ALGORITHMS]
         if bad or not self.jwt_algorithms:
             raise ValueError(
@@ -126,6 +141,8 @@ class Settings:
         take("TISTATE_MAX_BODY_BYTES", "max_body_bytes", int)
         take("TISTATE_MAX_CONNECTIONS", "max_connections", int)
         take("TISTATE_PREPARED_STATEMENTS", "prepared_statements", _env_bool)
+        take("TISTATE_NOTIFY_EVENTS", "notify_events", str)
+        take("TISTATE_RELAY_INTERVAL", "relay_interval", float)
         take("TISTATE_JWT_SECRET", "jwt_secret")
         take(
             "TISTATE_JWT_ALGORITHMS",
