@@ -80,7 +80,13 @@ def test_postgres_restart_under_load(private_pg: PrivatePostgres, tmp_path: Path
         down_status = ready_status(http)
         figures["ready_while_down"] = down_status
         figures["slowest_answer_while_down_s"] = round(time.monotonic() - started, 2)
+        # A blocked call can still win the race with the shutdown: the hold's backend may be
+        # terminated first, and a call woken by its released lock can commit before its own
+        # SIGTERM is handled. It then answers 204, and the invariant below demands its writes.
+        won_race = {o.k for o in killed if o.answer == "204"}
         for o in [*killed, *during]:
+            if o.k in won_race:
+                continue
             assert o.answer == "503", o
             assert o.detail["retry_after"] is not None
             assert o.detail["body"]["detail"]["reason"] in {"connection_failure", "pool_exhausted"}
@@ -99,11 +105,13 @@ def test_postgres_restart_under_load(private_pg: PrivatePostgres, tmp_path: Path
         figures["ready_polls_before_200"] = tally(Outcome(0, str(s), 0) for s in ready_polls)
 
         # Nothing of the failed calls was written, nothing of the successful ones was lost.
-        first = check_invariant(world, set(range(8)), set(range(8, 16)))
+        first = check_invariant(world, set(range(8)) | won_race, set(range(8, 16)) - won_race)
         assert first.problems == [], first.problems
 
         # D. every remaining completion (and every retry) through a worker's retry loop
-        futures = [load.executor.submit(until_success, load, k) for k in range(8, 24)]
+        futures = [
+            load.executor.submit(until_success, load, k) for k in range(8, 24) if k not in won_race
+        ]
         after = [o for f in futures for o in f.result(timeout=90)]
         assert all(o.answer in {"204", "503"} for o in after), tally(after)
         final_answers = {f.result()[-1].answer for f in futures}
@@ -117,6 +125,7 @@ def test_postgres_restart_under_load(private_pg: PrivatePostgres, tmp_path: Path
         requests=len(before) + len(killed) + len(during) + len(after),
         answers_before=tally(before),
         answers_in_flight_at_shutdown=tally(killed),
+        in_flight_committed_before_shutdown=len(won_race),
         answers_while_down=tally(during),
         answers_after_restart=tally(after),
         events_expected=final.events_expected,
