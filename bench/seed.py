@@ -230,6 +230,9 @@ def ensure_database(history: int, *, fresh: bool = False, console: Console | Non
         migrate(dsn(dbname))
     with psycopg.connect(dsn(dbname), autocommit=True) as conn:
         conn.execute(BENCH_SCHEMA_SQL)
+        # What docs/dba.md asks of a database behind PgBouncer (which drops the session options
+        # `tistate serve` sets): outbox notifications, announced by the servers' relays.
+        conn.execute(f"ALTER DATABASE {dbname} SET tistate.notify_events = 'relay'")
         if _meta(conn, "dags") is None:
             _define_dags(conn)
             _set_meta(conn, "dags", True)

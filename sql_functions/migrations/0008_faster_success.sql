@@ -12,8 +12,8 @@
 --   consumer DAGs in one statement (each table's rows in the same order as before, the queue after
 --   the alias-asset links), and creates aliases and assets first reached through an alias only when
 --   the plan finds one missing;
--- - the success path locks (SELECT ... FOR UPDATE, as before), re-checks and updates the row and
---   writes the audit row with one statement;
+-- - the success path locks the row (SELECT ... FOR UPDATE, as before) and re-checks it, then
+--   updates it and writes the audit row with one statement;
 -- - lock_timeout is set once per call, and not at all when it is the functions' 2 s default.
 
 ------------------------------------------------------------------------------------------------
@@ -413,6 +413,10 @@ DECLARE
     v_end_date   timestamptz := (p_payload ->> 'end_date')::timestamptz;
     v_started    timestamptz;
     v_locked     timestamptz;
+    v_state      text;
+    v_try_number integer;
+    v_logical_date timestamptz;
+    v_owners     text;
     v_result     tistate.state_update_result;
 BEGIN
     -- The row lock is what heartbeats and a worker's retries wait on, so it is taken last: the events,
@@ -431,18 +435,22 @@ BEGIN
             p_ti_id, (v_seen.ti).dag_id, (v_seen.ti).task_id, (v_seen.ti).run_id, (v_seen.ti).map_index,
             (v_seen.ti).try_number, v_seen.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
         v_started := clock_timestamp();
-        -- Lock the row (SELECT ... FOR UPDATE, bounded by lock_timeout), re-check that the same try is
-        -- still running, update it and write the audit row, in one statement. No row updated: the try
-        -- changed before it was locked.
-        WITH locked AS (
-            SELECT ti.id, ti.state, ti.try_number, dr.logical_date, d.owners
-            FROM tistate.task_instance AS ti
-            JOIN tistate.dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
-            JOIN tistate.dag AS d ON d.dag_id = ti.dag_id
-            WHERE ti.id = p_ti_id
-            FOR UPDATE OF ti
-        ),
-        updated AS (
+        -- Lock the row (bounded by lock_timeout) and re-check that the same try is still running;
+        -- if not, the try changed before it was locked. Two statements, so that lock_held_ms
+        -- starts when the lock is granted, the row update included.
+        SELECT ti.state, ti.try_number, dr.logical_date, d.owners
+        INTO v_state, v_try_number, v_logical_date, v_owners
+        FROM tistate.task_instance AS ti
+        JOIN tistate.dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
+        JOIN tistate.dag AS d ON d.dag_id = ti.dag_id
+        WHERE ti.id = p_ti_id
+        FOR UPDATE OF ti;
+        v_locked := clock_timestamp();
+        IF v_state IS DISTINCT FROM 'running' OR v_try_number IS DISTINCT FROM (v_seen.ti).try_number THEN
+            RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
+        END IF;
+        -- The row update and its audit row in one statement.
+        WITH updated AS (
             UPDATE tistate.task_instance AS ti SET
                 state = 'success',
                 end_date = v_end_date,
@@ -452,21 +460,13 @@ BEGIN
                 rendered_map_index = CASE WHEN p_payload ? 'rendered_map_index'
                                           THEN p_payload ->> 'rendered_map_index' ELSE ti.rendered_map_index END,
                 updated_at = p_now
-            FROM locked AS l
-            WHERE ti.id = l.id AND l.state = 'running' AND l.try_number = (v_seen.ti).try_number
-            RETURNING clock_timestamp() AS locked_at, ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number,
-                      ti.hostname, l.logical_date, l.owners
-        ),
-        audit AS (
-            INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
-            SELECT p_now, u.dag_id, u.task_id, u.run_id, u.map_index, u.try_number, 'success', u.logical_date, u.owners,
-                   CASE WHEN coalesce(u.hostname, '') <> '' THEN jsonb_build_object('host_name', u.hostname)::text END
-            FROM updated AS u
+            WHERE ti.id = p_ti_id
+            RETURNING ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, ti.hostname
         )
-        SELECT u.locked_at INTO v_locked FROM updated AS u;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
-        END IF;
+        INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
+        SELECT p_now, u.dag_id, u.task_id, u.run_id, u.map_index, u.try_number, 'success', v_logical_date, v_owners,
+               CASE WHEN coalesce(u.hostname, '') <> '' THEN jsonb_build_object('host_name', u.hostname)::text END
+        FROM updated AS u;
         PERFORM tistate._notify_events(v_registered.events, p_ti_id);
 
         v_result.ti_id := p_ti_id;
@@ -484,7 +484,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tistate._success_before_lock(uuid, jsonb, timestamptz, interval) IS
-    'running -> success with the row lock held only for the row update: registration first, then lock, re-check and update in one statement (NULL result: not running, answer from the locked path)';
+    'running -> success with the row lock held only for the row update: registration first, then lock and re-check, then the update with its audit row in one statement (NULL result: not running, answer from the locked path)';
 
 CREATE OR REPLACE FUNCTION tistate.ti_update_state(
     p_ti_id        uuid,
