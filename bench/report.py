@@ -183,23 +183,26 @@ def tables(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     lines += [
         "### Ratios (throughput, same H and C, measured side by side)",
         "",
-        "| H | C | tistate / raw | tistate / round-trip | deep queue / raw | deep queue / round-trip "
-        "| x2+PgBouncer / tistate | p99 round-trip / tistate |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| H | C | tistate / raw | tistate / round-trip | x2+PgBouncer / tistate "
+        "| raw (outbox relay) / raw (notify on) | p99 round-trip / tistate |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for h in histories:
         for c in concurrencies:
             t = summary.get(("tistate", h, c))
             if t is None or not t["tput"]:
                 continue
-            d = summary.get(("tistate-deepq", h, c))
             x2 = summary.get(("tistate x2 via PgBouncer", h, c))
             x2r = f"{x2['tput'] / t['tput']:.2f}" if x2 and x2["tput"] else "-"
-            dq_raw = _ratio(summary, d, "raw (pgbench)", h, c) if d else "-"
-            dq_rt = _ratio(summary, d, "roundtrip", h, c) if d else "-"
+            relay = summary.get(("raw (pgbench)", h, c))
+            relay_r = (
+                _ratio(summary, relay, "raw (pgbench, notify on)", h, c)
+                if relay and relay["tput"]
+                else "-"
+            )
             lines.append(
                 f"| {h:,} | {c} | {_ratio(summary, t, 'raw (pgbench)', h, c)} "
-                f"| {_ratio(summary, t, 'roundtrip', h, c)} | {dq_raw} | {dq_rt} | {x2r} "
+                f"| {_ratio(summary, t, 'roundtrip', h, c)} | {x2r} | {relay_r} "
                 f"| {_ratio(summary, t, 'roundtrip', h, c, inverse=True, field='p99')} |"
             )
     lines.append("")
