@@ -178,6 +178,60 @@ COMMENT ON FUNCTION tistate._normalize_success(jsonb) IS 'Validate (TS422) and n
 ------------------------------------------------------------------------------------------------
 DROP FUNCTION tistate._register_outlet_events(tistate._ti_context, jsonb, jsonb, timestamptz);
 
+-- The consumer rule, in one place: DAGs scheduled on the asset, on an alias that emitted the event,
+-- or on the asset's name or uri; never paused, stale or partition-aware DAGs. A plain SQL function
+-- (STABLE, no SET clause, one SELECT), so the planner inlines it into the statements that use it.
+CREATE FUNCTION tistate._consumers_of(p_asset_id integer, p_name text, p_uri text, p_alias_ids integer[])
+RETURNS SETOF text
+LANGUAGE sql
+STABLE
+AS $$
+    SELECT d.dag_id::text
+    FROM tistate.dag AS d
+    WHERE NOT d.is_paused AND NOT d.is_stale AND NOT d.timetable_partitioned
+      AND (EXISTS (SELECT FROM tistate.dag_schedule_asset_reference AS r
+                   WHERE r.dag_id = d.dag_id AND r.asset_id = p_asset_id)
+           OR EXISTS (SELECT FROM tistate.dag_schedule_asset_alias_reference AS r
+                      WHERE r.dag_id = d.dag_id AND r.alias_id = ANY (p_alias_ids))
+           OR EXISTS (SELECT FROM tistate.dag_schedule_asset_name_reference AS r
+                      WHERE r.dag_id = d.dag_id AND r.name = p_name)
+           OR EXISTS (SELECT FROM tistate.dag_schedule_asset_uri_reference AS r
+                      WHERE r.dag_id = d.dag_id AND r.uri = p_uri))
+$$;
+COMMENT ON FUNCTION tistate._consumers_of(integer, text, text, integer[]) IS
+    'The DAGs an event of this asset (emitted through these aliases) queues: scheduled on the asset, an alias, its name or uri; not paused, stale or partition-aware';
+
+CREATE OR REPLACE FUNCTION tistate._queue_consumers(p_events tistate._planned_event[], p_now timestamptz)
+RETURNS text[]
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_dag_ids text[];
+BEGIN
+    -- Events with a partition key never go to asset_dag_run_queue (Airflow reference 4.6). Rows are
+    -- inserted sorted by (asset_id, target_dag_id), so concurrent callers take the queue's key locks
+    -- in the same order and cannot deadlock.
+    WITH eligible AS (
+        SELECT DISTINCT e.asset_id, c.dag_id
+        FROM unnest(p_events) AS e
+        JOIN tistate.asset AS a ON a.id = e.asset_id
+        CROSS JOIN LATERAL tistate._consumers_of(e.asset_id, a.name, a.uri, e.alias_ids) AS c (dag_id)
+        WHERE e.partition_key IS NULL
+    ),
+    queued AS (
+        INSERT INTO tistate.asset_dag_run_queue (asset_id, target_dag_id, created_at)
+        SELECT g.asset_id, g.dag_id, p_now FROM eligible AS g
+        ORDER BY g.asset_id, g.dag_id
+        ON CONFLICT DO NOTHING
+    )
+    SELECT coalesce(array_agg(DISTINCT g.dag_id ORDER BY g.dag_id), '{}') INTO v_dag_ids FROM eligible AS g;
+    RETURN v_dag_ids;
+END
+$$;
+COMMENT ON FUNCTION tistate._queue_consumers(tistate._planned_event[], timestamptz) IS
+    'Queue the consumer DAGs (tistate._consumers_of) of planned events in asset_dag_run_queue (sorted, ON CONFLICT DO NOTHING); returns the consumer dag ids';
+
 CREATE FUNCTION tistate._register_outlet_events(
     p_ti_id             uuid,
     p_dag_id            text,
@@ -299,30 +353,12 @@ BEGIN
             ON CONFLICT DO NOTHING
             RETURNING 1
         ),
-        -- Consumers (the rules of tistate._queue_consumers): DAGs scheduled on the asset, on an alias
-        -- that emitted the event, or on the asset's name or uri; not paused, stale or partition-aware;
-        -- none for an event with a partition key.
-        consumers AS (
-            SELECT p.asset_id, r.dag_id FROM planned AS p
-            JOIN tistate.dag_schedule_asset_reference AS r ON r.asset_id = p.asset_id
-            WHERE p.partition_key IS NULL
-            UNION
-            SELECT p.asset_id, r.dag_id FROM planned AS p CROSS JOIN unnest(p.alias_ids) AS al (id)
-            JOIN tistate.dag_schedule_asset_alias_reference AS r ON r.alias_id = al.id
-            WHERE p.partition_key IS NULL
-            UNION
-            SELECT p.asset_id, r.dag_id FROM planned AS p
-            JOIN tistate.dag_schedule_asset_name_reference AS r ON r.name = p.name
-            WHERE p.partition_key IS NULL
-            UNION
-            SELECT p.asset_id, r.dag_id FROM planned AS p
-            JOIN tistate.dag_schedule_asset_uri_reference AS r ON r.uri = p.uri
-            WHERE p.partition_key IS NULL
-        ),
+        -- Consumers of the events without a partition key (tistate._consumers_of, inlined).
         eligible AS (
-            SELECT c.asset_id, c.dag_id FROM consumers AS c
-            JOIN tistate.dag AS d ON d.dag_id = c.dag_id
-            WHERE NOT d.is_paused AND NOT d.is_stale AND NOT d.timetable_partitioned
+            SELECT DISTINCT p.asset_id, c.dag_id
+            FROM planned AS p
+            CROSS JOIN LATERAL tistate._consumers_of(p.asset_id, p.name, p.uri, p.alias_ids) AS c (dag_id)
+            WHERE p.partition_key IS NULL
         ),
         -- Sorted by (asset_id, target_dag_id), and only once the alias-asset links are in (the count
         -- makes it wait for them): every success takes these key locks in the same order, as before,

@@ -105,30 +105,12 @@ BEGIN
             ON CONFLICT DO NOTHING
             RETURNING 1
         ),
-        -- Consumers (the rules of tistate._queue_consumers): DAGs scheduled on the asset, on an alias
-        -- that emitted the event, or on the asset's name or uri; not paused, stale or partition-aware;
-        -- none for an event with a partition key.
-        consumers AS (
-            SELECT p.asset_id, r.dag_id FROM planned AS p
-            JOIN tistate.dag_schedule_asset_reference AS r ON r.asset_id = p.asset_id
-            WHERE p.partition_key IS NULL
-            UNION
-            SELECT p.asset_id, r.dag_id FROM planned AS p CROSS JOIN unnest(p.alias_ids) AS al (id)
-            JOIN tistate.dag_schedule_asset_alias_reference AS r ON r.alias_id = al.id
-            WHERE p.partition_key IS NULL
-            UNION
-            SELECT p.asset_id, r.dag_id FROM planned AS p
-            JOIN tistate.dag_schedule_asset_name_reference AS r ON r.name = p.name
-            WHERE p.partition_key IS NULL
-            UNION
-            SELECT p.asset_id, r.dag_id FROM planned AS p
-            JOIN tistate.dag_schedule_asset_uri_reference AS r ON r.uri = p.uri
-            WHERE p.partition_key IS NULL
-        ),
+        -- Consumers of the events without a partition key (tistate._consumers_of, inlined).
         eligible AS (
-            SELECT c.asset_id, c.dag_id FROM consumers AS c
-            JOIN tistate.dag AS d ON d.dag_id = c.dag_id
-            WHERE NOT d.is_paused AND NOT d.is_stale AND NOT d.timetable_partitioned
+            SELECT DISTINCT p.asset_id, c.dag_id
+            FROM planned AS p
+            CROSS JOIN LATERAL tistate._consumers_of(p.asset_id, p.name, p.uri, p.alias_ids) AS c (dag_id)
+            WHERE p.partition_key IS NULL
         ),
         -- Sorted by (asset_id, target_dag_id), and only once the alias-asset links are in (the count
         -- makes it wait for them): every success takes these key locks in the same order, as before,
