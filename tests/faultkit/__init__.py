@@ -566,10 +566,18 @@ def tistate_tables(conn: psycopg.Connection[Any]) -> list[str]:
     ]
 
 
+#: Drained in the background by the service's notification relay, so its rows come and go between
+#: two snapshots; an outbox row is only ever written with asset events in the same transaction,
+#: which the asset_event rows of the snapshot already cover.
+SNAPSHOT_SKIPS = frozenset({"asset_event_outbox"})
+
+
 def table_snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
-    """Every row of every tistate table as sorted text (and the sequences' positions)."""
+    """Every row of every tistate table as sorted text (the relay's outbox excepted)."""
     snap: dict[str, list[str]] = {}
     for table in tistate_tables(conn):
+        if table in SNAPSHOT_SKIPS:
+            continue
         rows = conn.execute(
             f"SELECT t::text FROM tistate.{table} AS t"  # type: ignore[arg-type]
         ).fetchall()
