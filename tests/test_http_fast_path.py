@@ -100,18 +100,20 @@ def _sleep_until(moment: float) -> None:
 def test_a_cached_token_is_refused_before_nbf_and_from_exp_on() -> None:
     cache = TokenCache(SETTINGS)
     now = int(time.time())
+    # nbf at least a whole second away (claims are whole seconds), so the first check is early
+    # however slow the machine is.
     token = jwt.encode(
-        {"sub": str(TI), "aud": AUDIENCE, "iat": now, "nbf": now + 1, "exp": now + 2},
+        {"sub": str(TI), "aud": AUDIENCE, "iat": now, "nbf": now + 2, "exp": now + 4},
         SECRET,
         algorithm="HS256",
     )
     with pytest.raises(TokenError) as info:
         cache.verify(token)  # not yet valid: verify refuses, nothing is cached
     assert info.value.reason == "invalid_token" and len(cache) == 0
-    _sleep_until(now + 1)
+    _sleep_until(now + 2)
     assert cache.verify(token).claims["sub"] == str(TI)
     assert cache.verify(token).claims["sub"] == str(TI)  # from the cache
-    _sleep_until(now + 2)
+    _sleep_until(now + 4)
     with pytest.raises(TokenError) as info:
         cache.verify(token)
     assert info.value.reason == "token_expired"
