@@ -469,3 +469,55 @@ def test_heartbeat_does_not_wait_for_registration(
     blocker.commit()
     result = completion.finish()
     assert result[3] is True
+
+
+def test_task_that_becomes_running_before_the_lock_is_registered_under_the_lock(
+    connect: Callable[..., psycopg.Connection[Any]], db_dsn: str
+) -> None:
+    """The rarely taken path: the unlocked look sees `queued`, so nothing is registered before the
+    lock; by the time the row is locked ti_run has committed, and the events, queue rows, audit
+    row and row update are all written under the lock (tistate._apply_success)."""
+    setup = connect()
+    define_world(setup, aliased_assets_exist=False)
+    rows = setup.execute(
+        "SELECT ti_id FROM tistate.create_dag_run(p_dag_id => 'producer', p_run_id => 'r1')"
+        " ORDER BY task_id"
+    ).fetchall()
+    ti_id = rows[0][0]
+    starter = connect(autocommit=False)
+    starter.execute(
+        "SELECT tistate.ti_run(p_ti_id => %s, p_payload => %s)", [ti_id, Jsonb(RUNNING)]
+    )  # holds the row, not committed: the committed state is still `queued`
+
+    payload = success(
+        [{"type": "Asset", **ORDERS}, {"type": "AssetAlias", "name": "daily"}],
+        [
+            {"dest_asset_key": ORDERS, "extra": {"n": 1}},
+            {"source_alias_name": "daily", "dest_asset_key": T1, "extra": {"n": 2}},
+        ],
+    )
+    finisher = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_id, payload, "20 s"])
+    finisher.start()
+    assert wait_until_blocked(setup, finisher.pid, finisher) in {"transactionid", "tuple"}
+    assert event_count(setup, ti_id) == 0
+    starter.commit()
+
+    result = finisher.finish()
+    assert result[1:4] == ("running", "success", True)
+    assert event_count(setup, ti_id) == 2
+    assert result[4] == [
+        r[0]
+        for r in setup.execute(
+            "SELECT id FROM tistate.asset_event WHERE ti_id = %s ORDER BY id", [ti_id]
+        ).fetchall()
+    ]
+    assert sorted(result[5]) == ["c_all", "c_daily", "c_orders"]
+    log = setup.execute(
+        "SELECT event, extra FROM tistate.log WHERE dag_id = 'producer' ORDER BY id"
+    ).fetchall()
+    assert [e for e, _ in log] == ["running", "success"]
+    assert log[1][1] == '{"host_name": "worker"}'
+    state = setup.execute(
+        "SELECT state, duration FROM tistate.task_instance WHERE id = %s", [ti_id]
+    ).fetchone()
+    assert state == ("success", 60.0)

@@ -27,19 +27,54 @@ AS $$
 DECLARE
     v_value text;
 BEGIN
-    -- Precedence: the call's p_lock_timeout, then the GUC tistate.lock_timeout, then 2 s. Public
-    -- functions declare SET lock_timeout, so the caller's own setting is restored when they return.
+    -- Precedence: the call's p_lock_timeout, then the GUC tistate.lock_timeout, then 2 s. The 2 s
+    -- default is every locking public function's own `SET lock_timeout = '2s'` (which also restores
+    -- the caller's setting on return), so nothing is set when nothing overrides it.
     -- (Assignments, not PERFORM: a plain expression skips the executor.)
     IF p_lock_timeout IS NOT NULL THEN
         v_value := set_config('lock_timeout', greatest(1, (extract(epoch FROM p_lock_timeout) * 1000)::bigint)::text, true);
     ELSIF coalesce(current_setting('tistate.lock_timeout', true), '') <> '' THEN
         v_value := set_config('lock_timeout', current_setting('tistate.lock_timeout'), true);
-    ELSE
-        v_value := set_config('lock_timeout', '2s', true);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION tistate._set_lock_timeout(interval) IS 'Bound every lock wait of the current call';
+
+------------------------------------------------------------------------------------------------
+-- Dispatch: most payloads are successes; they skip the discriminator's generic checks
+------------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION tistate._normalize_state_payload(p_payload jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+STABLE
+AS $$
+DECLARE
+    v_state text;
+BEGIN
+    IF jsonb_typeof(p_payload) = 'object' AND p_payload -> 'state' = '"success"'::jsonb THEN
+        RETURN tistate._normalize_success(p_payload);
+    END IF;
+    v_state := tistate._payload_state(p_payload);
+    CASE
+        WHEN v_state = 'success' THEN
+            RETURN tistate._normalize_success(p_payload);
+        WHEN v_state IN ('failed', 'skipped', 'removed', 'upstream_failed') THEN
+            RETURN tistate._normalize_terminal(p_payload);
+        WHEN v_state = 'up_for_retry' THEN
+            RETURN tistate._normalize_retry(p_payload);
+        WHEN v_state = 'up_for_reschedule' THEN
+            RETURN tistate._normalize_reschedule(p_payload);
+        WHEN v_state = 'deferred' THEN
+            RETURN tistate._normalize_deferred(p_payload);
+        ELSE
+            -- scheduled, queued, restarting: TITargetStatePayload, the state alone. Valid as a
+            -- payload (so the same-state no-op still answers), refused by _apply_state with TS409.
+            PERFORM tistate._check_object(p_payload, '', ARRAY['state']);
+            RETURN jsonb_build_object('state', v_state);
+    END CASE;
+END
+$$;
+COMMENT ON FUNCTION tistate._normalize_state_payload(jsonb) IS 'Validate and normalise any TIStateUpdate payload (TS422)';
 
 ------------------------------------------------------------------------------------------------
 -- Validation: one statement for a well-formed payload
@@ -415,6 +450,58 @@ COMMENT ON FUNCTION tistate._register_outlet_events(uuid, text, text, text, inte
 ------------------------------------------------------------------------------------------------
 -- The success transition
 ------------------------------------------------------------------------------------------------
+-- The locked part of running -> success, for both paths: the row update and its audit row in one
+-- statement, then the events' announcement.
+DROP FUNCTION tistate._finish_success(tistate._ti_context, jsonb, tistate._planned_event[], text[], timestamptz);
+CREATE FUNCTION tistate._finish_success(
+    p_ti_id        uuid,
+    p_payload      jsonb,
+    p_now          timestamptz,
+    p_logical_date timestamptz,
+    p_owners       text,
+    p_events       tistate._planned_event[],
+    p_event_ids    integer[],
+    p_dag_ids      text[]
+)
+RETURNS tistate.state_update_result
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
+    v_result   tistate.state_update_result;
+BEGIN
+    WITH updated AS (
+        UPDATE tistate.task_instance AS ti SET
+            state = 'success',
+            end_date = v_end_date,
+            duration = extract(epoch FROM v_end_date - ti.start_date),
+            next_method = NULL,
+            next_kwargs = NULL,
+            rendered_map_index = CASE WHEN p_payload ? 'rendered_map_index'
+                                      THEN p_payload ->> 'rendered_map_index' ELSE ti.rendered_map_index END,
+            updated_at = p_now
+        WHERE ti.id = p_ti_id
+        RETURNING ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, ti.hostname
+    )
+    INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
+    SELECT p_now, u.dag_id, u.task_id, u.run_id, u.map_index, u.try_number, 'success', p_logical_date, p_owners,
+           CASE WHEN coalesce(u.hostname, '') <> '' THEN jsonb_build_object('host_name', u.hostname)::text END
+    FROM updated AS u;
+    PERFORM tistate._notify_events(p_events, p_ti_id);
+
+    v_result.ti_id := p_ti_id;
+    v_result.previous_state := 'running';
+    v_result.new_state := 'success';
+    v_result.applied := true;
+    v_result.asset_event_ids := p_event_ids;
+    v_result.queued_dag_ids := p_dag_ids;
+    RETURN v_result;
+END
+$$;
+COMMENT ON FUNCTION tistate._finish_success(uuid, jsonb, timestamptz, timestamptz, text, tistate._planned_event[], integer[], text[]) IS
+    'The locked part of running -> success (either path): the row update with its audit row, then the events'' announcement';
+
 CREATE OR REPLACE FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamptz)
 RETURNS tistate.state_update_result
 LANGUAGE plpgsql
@@ -428,7 +515,8 @@ BEGIN
     v_registered := tistate._register_outlet_events(
         (p_ctx.ti).id, (p_ctx.ti).dag_id, (p_ctx.ti).task_id, (p_ctx.ti).run_id, (p_ctx.ti).map_index,
         (p_ctx.ti).try_number, p_ctx.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-    RETURN tistate._finish_success(p_ctx, p_payload, v_registered.events, v_registered.dag_ids, p_now);
+    RETURN tistate._finish_success((p_ctx.ti).id, p_payload, p_now, p_ctx.logical_date, p_ctx.owners,
+                                   v_registered.events, v_registered.event_ids, v_registered.dag_ids);
 END
 $$;
 COMMENT ON FUNCTION tistate._apply_success(tistate._ti_context, jsonb, timestamptz) IS
@@ -447,7 +535,6 @@ AS $$
 DECLARE
     v_seen       tistate._ti_context := tistate._peek_ti(p_ti_id);
     v_registered record;
-    v_end_date   timestamptz := (p_payload ->> 'end_date')::timestamptz;
     v_started    timestamptz;
     v_locked     timestamptz;
     v_state      text;
@@ -463,10 +550,7 @@ BEGIN
     IF (v_seen.ti).state IS DISTINCT FROM 'running' THEN
         RETURN v_result;
     END IF;
-    -- The header's SET lock_timeout = '2s' is the default; set it only when something overrides it.
-    IF p_lock_timeout IS NOT NULL OR coalesce(current_setting('tistate.lock_timeout', true), '') <> '' THEN
-        PERFORM tistate._set_lock_timeout(p_lock_timeout);
-    END IF;
+    PERFORM tistate._set_lock_timeout(p_lock_timeout);
     BEGIN
         v_registered := tistate._register_outlet_events(
             p_ti_id, (v_seen.ti).dag_id, (v_seen.ti).task_id, (v_seen.ti).run_id, (v_seen.ti).map_index,
@@ -486,32 +570,8 @@ BEGIN
         IF v_state IS DISTINCT FROM 'running' OR v_try_number IS DISTINCT FROM (v_seen.ti).try_number THEN
             RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
         END IF;
-        -- The row update and its audit row in one statement.
-        WITH updated AS (
-            UPDATE tistate.task_instance AS ti SET
-                state = 'success',
-                end_date = v_end_date,
-                duration = extract(epoch FROM v_end_date - ti.start_date),
-                next_method = NULL,
-                next_kwargs = NULL,
-                rendered_map_index = CASE WHEN p_payload ? 'rendered_map_index'
-                                          THEN p_payload ->> 'rendered_map_index' ELSE ti.rendered_map_index END,
-                updated_at = p_now
-            WHERE ti.id = p_ti_id
-            RETURNING ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, ti.hostname
-        )
-        INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
-        SELECT p_now, u.dag_id, u.task_id, u.run_id, u.map_index, u.try_number, 'success', v_logical_date, v_owners,
-               CASE WHEN coalesce(u.hostname, '') <> '' THEN jsonb_build_object('host_name', u.hostname)::text END
-        FROM updated AS u;
-        PERFORM tistate._notify_events(v_registered.events, p_ti_id);
-
-        v_result.ti_id := p_ti_id;
-        v_result.previous_state := 'running';
-        v_result.new_state := 'success';
-        v_result.applied := true;
-        v_result.asset_event_ids := v_registered.event_ids;
-        v_result.queued_dag_ids := v_registered.dag_ids;
+        v_result := tistate._finish_success(p_ti_id, p_payload, p_now, v_logical_date, v_owners,
+                                            v_registered.events, v_registered.event_ids, v_registered.dag_ids);
         v_result.lock_wait_ms := extract(epoch FROM v_locked - v_started) * 1000;
         v_result.lock_held_ms := extract(epoch FROM clock_timestamp() - v_locked) * 1000;
         RETURN v_result;
@@ -543,13 +603,8 @@ DECLARE
     v_locked    timestamptz;
     v_result    tistate.state_update_result;
 BEGIN
-    -- 1. Validate and normalise the whole payload before touching any row (TS422). A success goes
-    --    straight to its normaliser (what _normalize_state_payload would do for it).
-    IF jsonb_typeof(p_payload) = 'object' AND p_payload -> 'state' = '"success"'::jsonb THEN
-        v_payload := tistate._normalize_success(p_payload);
-    ELSE
-        v_payload := tistate._normalize_state_payload(p_payload);
-    END IF;
+    -- 1. Validate and normalise the whole payload before touching any row (TS422).
+    v_payload := tistate._normalize_state_payload(p_payload);
     -- The usual success: registration before the row lock, the lock held only for the update.
     IF v_payload ->> 'state' = 'success' THEN
         v_result := tistate._success_before_lock(p_ti_id, v_payload, p_now, p_lock_timeout);
@@ -614,10 +669,7 @@ BEGIN
     IF p_pid IS NULL THEN
         PERFORM tistate._invalid('pid', 'field required');
     END IF;
-    -- The header's SET lock_timeout = '2s' is the default; set it only when something overrides it.
-    IF p_lock_timeout IS NOT NULL OR coalesce(current_setting('tistate.lock_timeout', true), '') <> '' THEN
-        PERFORM tistate._set_lock_timeout(p_lock_timeout);
-    END IF;
+    PERFORM tistate._set_lock_timeout(p_lock_timeout);
 
     -- Fast path: one conditional UPDATE. Its row lock wait is bounded by lock_timeout (55P03).
     UPDATE tistate.task_instance AS ti SET last_heartbeat_at = p_now, updated_at = p_now

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.rows import dict_row
 
 from . import _db
 
@@ -35,9 +36,10 @@ class NotificationRelay:
 
     async def relay_once(self, conn: psycopg.AsyncConnection[object]) -> int:
         """One relay transaction: the number of notifications sent (delivered at its commit)."""
-        cursor = await conn.execute(_db.RELAY_NOTIFICATIONS, {"limit": self.batch})
-        row = await cursor.fetchone()
-        count = int(row[0]) if row else 0  # type: ignore[index]
+        call = _db.relay_notifications(self.batch)
+        async with conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(call.query, call.params)
+            count = call.parse(await cursor.fetchall())
         self.sent += count
         return count
 

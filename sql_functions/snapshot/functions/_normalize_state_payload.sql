@@ -5,8 +5,12 @@ CREATE OR REPLACE FUNCTION tistate._normalize_state_payload(p_payload jsonb)
  STABLE
 AS $function$
 DECLARE
-    v_state text := tistate._payload_state(p_payload);
+    v_state text;
 BEGIN
+    IF jsonb_typeof(p_payload) = 'object' AND p_payload -> 'state' = '"success"'::jsonb THEN
+        RETURN tistate._normalize_success(p_payload);
+    END IF;
+    v_state := tistate._payload_state(p_payload);
     CASE
         WHEN v_state = 'success' THEN
             RETURN tistate._normalize_success(p_payload);

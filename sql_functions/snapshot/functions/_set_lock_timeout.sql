@@ -6,15 +6,14 @@ AS $function$
 DECLARE
     v_value text;
 BEGIN
-    -- Precedence: the call's p_lock_timeout, then the GUC tistate.lock_timeout, then 2 s. Public
-    -- functions declare SET lock_timeout, so the caller's own setting is restored when they return.
+    -- Precedence: the call's p_lock_timeout, then the GUC tistate.lock_timeout, then 2 s. The 2 s
+    -- default is every locking public function's own `SET lock_timeout = '2s'` (which also restores
+    -- the caller's setting on return), so nothing is set when nothing overrides it.
     -- (Assignments, not PERFORM: a plain expression skips the executor.)
     IF p_lock_timeout IS NOT NULL THEN
         v_value := set_config('lock_timeout', greatest(1, (extract(epoch FROM p_lock_timeout) * 1000)::bigint)::text, true);
     ELSIF coalesce(current_setting('tistate.lock_timeout', true), '') <> '' THEN
         v_value := set_config('lock_timeout', current_setting('tistate.lock_timeout'), true);
-    ELSE
-        v_value := set_config('lock_timeout', '2s', true);
     END IF;
 END
 $function$;

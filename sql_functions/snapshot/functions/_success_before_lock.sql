@@ -6,7 +6,6 @@ AS $function$
 DECLARE
     v_seen       tistate._ti_context := tistate._peek_ti(p_ti_id);
     v_registered record;
-    v_end_date   timestamptz := (p_payload ->> 'end_date')::timestamptz;
     v_started    timestamptz;
     v_locked     timestamptz;
     v_state      text;
@@ -22,10 +21,7 @@ BEGIN
     IF (v_seen.ti).state IS DISTINCT FROM 'running' THEN
         RETURN v_result;
     END IF;
-    -- The header's SET lock_timeout = '2s' is the default; set it only when something overrides it.
-    IF p_lock_timeout IS NOT NULL OR coalesce(current_setting('tistate.lock_timeout', true), '') <> '' THEN
-        PERFORM tistate._set_lock_timeout(p_lock_timeout);
-    END IF;
+    PERFORM tistate._set_lock_timeout(p_lock_timeout);
     BEGIN
         v_registered := tistate._register_outlet_events(
             p_ti_id, (v_seen.ti).dag_id, (v_seen.ti).task_id, (v_seen.ti).run_id, (v_seen.ti).map_index,
@@ -45,32 +41,8 @@ BEGIN
         IF v_state IS DISTINCT FROM 'running' OR v_try_number IS DISTINCT FROM (v_seen.ti).try_number THEN
             RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
         END IF;
-        -- The row update and its audit row in one statement.
-        WITH updated AS (
-            UPDATE tistate.task_instance AS ti SET
-                state = 'success',
-                end_date = v_end_date,
-                duration = extract(epoch FROM v_end_date - ti.start_date),
-                next_method = NULL,
-                next_kwargs = NULL,
-                rendered_map_index = CASE WHEN p_payload ? 'rendered_map_index'
-                                          THEN p_payload ->> 'rendered_map_index' ELSE ti.rendered_map_index END,
-                updated_at = p_now
-            WHERE ti.id = p_ti_id
-            RETURNING ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, ti.hostname
-        )
-        INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
-        SELECT p_now, u.dag_id, u.task_id, u.run_id, u.map_index, u.try_number, 'success', v_logical_date, v_owners,
-               CASE WHEN coalesce(u.hostname, '') <> '' THEN jsonb_build_object('host_name', u.hostname)::text END
-        FROM updated AS u;
-        PERFORM tistate._notify_events(v_registered.events, p_ti_id);
-
-        v_result.ti_id := p_ti_id;
-        v_result.previous_state := 'running';
-        v_result.new_state := 'success';
-        v_result.applied := true;
-        v_result.asset_event_ids := v_registered.event_ids;
-        v_result.queued_dag_ids := v_registered.dag_ids;
+        v_result := tistate._finish_success(p_ti_id, p_payload, p_now, v_logical_date, v_owners,
+                                            v_registered.events, v_registered.event_ids, v_registered.dag_ids);
         v_result.lock_wait_ms := extract(epoch FROM v_locked - v_started) * 1000;
         v_result.lock_held_ms := extract(epoch FROM clock_timestamp() - v_locked) * 1000;
         RETURN v_result;

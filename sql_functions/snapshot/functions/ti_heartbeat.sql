@@ -18,10 +18,7 @@ BEGIN
     IF p_pid IS NULL THEN
         PERFORM tistate._invalid('pid', 'field required');
     END IF;
-    -- The header's SET lock_timeout = '2s' is the default; set it only when something overrides it.
-    IF p_lock_timeout IS NOT NULL OR coalesce(current_setting('tistate.lock_timeout', true), '') <> '' THEN
-        PERFORM tistate._set_lock_timeout(p_lock_timeout);
-    END IF;
+    PERFORM tistate._set_lock_timeout(p_lock_timeout);
 
     -- Fast path: one conditional UPDATE. Its row lock wait is bounded by lock_timeout (55P03).
     UPDATE tistate.task_instance AS ti SET last_heartbeat_at = p_now, updated_at = p_now

@@ -13,13 +13,8 @@ DECLARE
     v_locked    timestamptz;
     v_result    tistate.state_update_result;
 BEGIN
-    -- 1. Validate and normalise the whole payload before touching any row (TS422). A success goes
-    --    straight to its normaliser (what _normalize_state_payload would do for it).
-    IF jsonb_typeof(p_payload) = 'object' AND p_payload -> 'state' = '"success"'::jsonb THEN
-        v_payload := tistate._normalize_success(p_payload);
-    ELSE
-        v_payload := tistate._normalize_state_payload(p_payload);
-    END IF;
+    -- 1. Validate and normalise the whole payload before touching any row (TS422).
+    v_payload := tistate._normalize_state_payload(p_payload);
     -- The usual success: registration before the row lock, the lock held only for the update.
     IF v_payload ->> 'state' = 'success' THEN
         v_result := tistate._success_before_lock(p_ti_id, v_payload, p_now, p_lock_timeout);

@@ -60,10 +60,7 @@ def _start_relay(settings: Settings, stop: asyncio.Event) -> asyncio.Task[None] 
     """The notification relay of this process, when its sessions write to the outbox."""
     if settings.notify_events != "relay" or not settings.database_url:
         return None
-    relay = NotificationRelay(
-        make_conninfo(settings.database_url, application_name="tistate-relay"),
-        interval=settings.relay_interval,
-    )
+    relay = NotificationRelay(settings.database_url, interval=settings.relay_interval)
     return asyncio.create_task(relay.run(stop), name="tistate-notification-relay")
 
 
