@@ -74,7 +74,7 @@ def verify_batch(dbname: str, batch_id: int, client_done: Collection[int]) -> di
                 "JOIN tistate.asset AS a ON a.id = q.asset_id"
             )
         }
-        history_links = dict(
+        history_links: dict[str, int] = dict(
             conn.execute(
                 "SELECT al.name, count(*) FROM tistate.asset_alias_asset_event AS l "
                 "JOIN tistate.asset_alias AS al ON al.id = l.alias_id "
