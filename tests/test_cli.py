@@ -262,3 +262,25 @@ def test_demo_on_the_embedded_server(tmp_path: Path) -> None:
     assert (data_dir / "PG_VERSION").exists()
     # Stopped cleanly on exit: no postmaster.pid left behind.
     assert not (data_dir / "postmaster.pid").exists()
+
+
+def test_bench_runs_the_checkouts_bench(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0, result.stderr
+    assert "Usage: tistate bench" in result.stdout
+    for command in ("seed", "run", "micro", "matrix", "report"):
+        assert command in result.stdout
+    sub = runner.invoke(app, ["bench", "micro", "--help"])
+    assert sub.exit_code == 0 and "--concurrency" in sub.stdout
+
+
+def test_bench_without_a_checkout_says_where_it_lives(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tistate.cli import bench as bench_cli
+
+    monkeypatch.setattr(bench_cli, "_checkout_root", lambda: None)  # as from an installed wheel
+    result = runner.invoke(app, ["bench", "matrix"])
+    assert result.exit_code == 2
+    assert "source checkout" in result.stderr and "pip install -e '.[bench]'" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
