@@ -3,12 +3,15 @@
 On SIGTERM/SIGINT uvicorn stops accepting connections, lets in-flight requests finish for up to
 `Settings.graceful_timeout` seconds, then runs the lifespan shutdown (which closes the pool).
 `max_connections` caps the open client connections (uvicorn's limit_concurrency), so memory stays
-flat however many clients connect; admission control and the pool bound the work behind them.
+flat however many clients connect; admission control and the pool bound the work behind them. The
+process's open-file limit is raised (up to its hard limit) to fit that many connections: the usual
+soft limit of 1024 would otherwise make accept() fail long before the cap.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 from types import FrameType
 
@@ -39,6 +42,27 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
     )
 
 
+#: descriptors besides client connections: the pool, the relay, logs, the embedded server's files
+FD_HEADROOM = 256
+
+
+def raise_open_file_limit(needed: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE to `needed` (at most the hard limit); the result."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return soft
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        log.warning(
+            "the open-file limit is below what max_connections needs; raise the hard limit "
+            "(ulimit -Hn, LimitNOFILE=) or lower TISTATE_MAX_CONNECTIONS",
+            extra={"open_file_limit": target, "needed": needed},
+        )
+    return target
+
+
 class _Stopped(Exception):
     """A stop signal, re-raised by uvicorn after its graceful shutdown."""
 
@@ -59,6 +83,7 @@ def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
     if not settings.database_url:
         raise ValueError("no database: set TISTATE_DATABASE_URL or pass --database-url")
+    raise_open_file_limit(settings.max_connections + FD_HEADROOM)
     log.info("starting", extra={"host": settings.host, "port": settings.port})
     stop_signals = (signal.SIGTERM, signal.SIGINT)
     previous = {sig: signal.signal(sig, _stop) for sig in stop_signals}

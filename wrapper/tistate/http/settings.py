@@ -66,8 +66,11 @@ class Settings:
     relay_interval: float = 0.1
     #: Retry-After seconds on every 503
     retry_after: int = 1
-    #: open client connections at most (uvicorn's limit_concurrency; 503 above)
-    max_connections: int = 1000
+    #: open client connections (uvicorn's limit_concurrency): while this many are open, a request
+    #: is answered 503 and its connection closed. The work is bounded by the admission limit
+    #: and the pool, so this only bounds idle keep-alive connections (~12 KiB each): it is set
+    #: well above what a fleet of workers keeps open (an Airflow worker keeps 1-2)
+    max_connections: int = 4096
     #: largest request body accepted (413 above)
     max_body_bytes: int = 4 * 1024 * 1024
 
