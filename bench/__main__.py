@@ -121,6 +121,33 @@ def micro(history: int = 0, n: int = 300, concurrency: int = 1) -> None:
 
 
 @app.command()
+def statements(
+    concurrency: Annotated[int, typer.Option("-c", "--concurrency")] = 80,
+    history: int = 0,
+    n: int = 3000,
+    top: int = 30,
+    jwt_secret: Annotated[str | None, typer.Option(envvar="TISTATE_JWT_SECRET")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the JSON result here")] = None,
+) -> None:
+    """pg_stat_statements (nested statements included) over one tistate run."""
+    from bench.common import RESULTS_DIR
+    from bench.statements import statement_profile
+
+    result = statement_profile(
+        history=history,
+        concurrency=concurrency,
+        n=n,
+        top=top,
+        jwt_secret=jwt_secret,
+        log_dir=RESULTS_DIR / "logs",
+        console=console,
+    )
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, default=str))
+
+
+@app.command()
 def matrix(
     systems: Annotated[
         str, typer.Option(help="comma list of tistate, roundtrip, function, raw")
