@@ -47,11 +47,20 @@ def _run_async(coro: Awaitable[Any]) -> Any:
 
 
 def _reset(dbname: str) -> None:
-    """Empty the consumer queue (verification compares it with this run) and the stats."""
+    """Empty the consumer queue (verification compares it with this run) and the stats.
+
+    The notification outbox is emptied too: a run that left rows behind has already failed its
+    own verification (outbox_left), and its backlog must not cost the next run a relay burst.
+    The tables every run churns are vacuumed (autovacuum may be off on the bench cluster).
+    """
     with psycopg.connect(dsn(dbname), autocommit=True) as conn:
         conn.execute("DELETE FROM tistate.asset_dag_run_queue")
+        conn.execute("DELETE FROM tistate.asset_event_outbox")
         conn.execute("SELECT pg_stat_reset()")
-        conn.execute("VACUUM (ANALYZE) tistate.task_instance, tistate.asset_dag_run_queue")
+        conn.execute(
+            "VACUUM (ANALYZE) tistate.task_instance, tistate.asset_dag_run_queue, "
+            "tistate.asset_event_outbox"
+        )
 
 
 def _function_stats(dbname: str) -> dict[str, Any]:

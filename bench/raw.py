@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,33 @@ def max_raw_clients(reserve: int = 20) -> int:
         limit = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
         used = int(conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0])  # type: ignore[index]
     return max(1, limit - used - reserve)
+
+
+def _start_relay(dbname: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """`tistate relay` beside pgbench, as the service runs one; an error if it does not start."""
+    with open(log_path, "wb") as log:
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "tistate", "relay", "--database-url", dsn(dbname)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while relay.poll() is None and time.monotonic() < deadline:
+        if _relay_connected(dbname):
+            return relay
+        time.sleep(0.05)
+    relay.kill()
+    raise RuntimeError(f"the relay did not start: {log_path.read_text()[-2000:]}")
+
+
+def _relay_connected(dbname: str) -> bool:
+    with psycopg.connect(dsn(dbname), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = %s AND application_name = 'tistate-relay'",
+            (dbname,),
+        ).fetchone()
+    return bool(row and row[0])
 
 
 def run_pgbench(
@@ -79,21 +107,15 @@ def run_pgbench(
     # the service runs one), or on (pg_notify in every transaction), or off (no notification).
     env = dict(os.environ)
     env["PGOPTIONS"] = f"-c tistate.notify_events={notify}"
-    relay = (
-        subprocess.Popen(
-            [sys.executable, "-m", "tistate", "relay", "--database-url", dsn(batch.dbname)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        if notify == "relay"
-        else None
-    )
+    relay_log = workdir / "relay.log"
+    relay = _start_relay(batch.dbname, relay_log) if notify == "relay" else None
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     finally:
         if relay is not None:
             relay.send_signal(signal.SIGINT)  # drains what is left, then exits
-            relay.wait(timeout=30)
+            if relay.wait(timeout=30) != 0:
+                raise RuntimeError(f"the relay failed: {relay_log.read_text()[-2000:]}")
     out = proc.stdout + proc.stderr
     tps_match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
     failed_match = re.search(r"number of failed transactions: (\d+)", out)
@@ -140,6 +162,12 @@ async def micro_lock_hold(
     out: list[tuple[float, float]] = []
     chunks = [jobs[i::concurrency] for i in range(concurrency)]
     await asyncio.gather(*(_micro_worker(dsn(batch.dbname), chunk, out) for chunk in chunks))
+    # The calls ran in the database's mode (relay): announce their events, as a relay would.
+    async with await psycopg.AsyncConnection.connect(dsn(batch.dbname), autocommit=True) as conn:
+        sent = 1
+        while sent:
+            row = await (await conn.execute("SELECT tistate.relay_notifications()")).fetchone()
+            sent = row[0] if row else 0
     return {
         "concurrency": concurrency,
         "calls": len(out),

@@ -26,7 +26,9 @@ def verify_batch(dbname: str, batch_id: int, client_done: Collection[int]) -> di
     missing or present more than once; orphan_events: events of a task instance that is not in
     success (a half-applied call); lost_completions: the client got a success answer but the task
     is not in success; queue_missing / queue_unexpected: asset_dag_run_queue against the consumers
-    the successful payloads must have queued (the queue is emptied before each run).
+    the successful payloads must have queued (the queue is emptied before each run);
+    outbox_left: notification outbox rows no relay announced (emptied before each run; the
+    service's relay drains it on stop, the raw system's `tistate relay` on SIGINT).
     """
     names = {asset(k).name: k for k in range(N_ASSETS)}
     with psycopg.connect(dsn(dbname), autocommit=True) as conn:
@@ -82,6 +84,9 @@ def verify_batch(dbname: str, batch_id: int, client_done: Collection[int]) -> di
                 (list(ALIASES),),
             ).fetchall()
         )
+        outbox_left = int(
+            conn.execute("SELECT count(*) FROM tistate.asset_event_outbox").fetchone()[0]  # type: ignore[index]
+        )
     success = {rn for rn, state in states.items() if state == "success"}
     lost = duplicated = orphan = 0
     expected_q: set[tuple[int, str]] = set()
@@ -113,7 +118,9 @@ def verify_batch(dbname: str, batch_id: int, client_done: Collection[int]) -> di
         "audit_missing": audit_missing,
         "audit_duplicated": audit_duplicated,
         "alias_history_links": history_links,
+        "outbox_left": outbox_left,
         "ok": lost == 0
+        and outbox_left == 0
         and duplicated == 0
         and orphan == 0
         and not (set(client_done) - success)
