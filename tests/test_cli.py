@@ -284,3 +284,12 @@ def test_bench_without_a_checkout_says_where_it_lives(
     assert result.exit_code == 2
     assert "source checkout" in result.stderr and "pip install -e '.[bench]'" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_python_dash_m_tistate_is_the_cli() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tistate", "--version"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("tistate ")
