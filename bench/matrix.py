@@ -155,7 +155,7 @@ def run_http(
                 checker,
             )
         )
-        monitor = Monitor(dsn(dbname), [s.pid for s in servers])
+        monitor = Monitor(dsn(dbname), [pid for s in servers for pid in s.serving_pids()])
         monitor.start()
         cfg = LoadConfig(
             bases, concurrency=concurrency, time_limit_s=time_limit_s, heartbeat=heartbeat

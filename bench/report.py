@@ -16,6 +16,7 @@ from typing import Any
 
 ORDER = [
     "tistate",
+    "tistate-w2",
     "tistate x2 via PgBouncer",
     "tistate-deepq",
     "tistate-deepq x2 via PgBouncer",
@@ -27,6 +28,7 @@ ORDER = [
 ]
 LABEL = {
     "tistate": "tistate serve",
+    "tistate-w2": "tistate serve --workers 2",
     "tistate x2 via PgBouncer": "tistate x2 + PgBouncer",
     "tistate-deepq": "tistate serve, deep queue",
     "tistate-deepq x2 via PgBouncer": "tistate deep queue x2 + PgBouncer",
@@ -184,8 +186,8 @@ def tables(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         "### Ratios (throughput, same H and C, measured side by side)",
         "",
         "| H | C | tistate / raw | tistate / round-trip | x2+PgBouncer / tistate "
-        "| raw (outbox relay) / raw (notify on) | p99 round-trip / tistate |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| 2 workers / 1 | raw (outbox relay) / raw (notify on) | p99 round-trip / tistate |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for h in histories:
         for c in concurrencies:
@@ -194,6 +196,8 @@ def tables(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
                 continue
             x2 = summary.get(("tistate x2 via PgBouncer", h, c))
             x2r = f"{x2['tput'] / t['tput']:.2f}" if x2 and x2["tput"] else "-"
+            w2 = summary.get(("tistate-w2", h, c))
+            w2r = f"{w2['tput'] / t['tput']:.2f}" if w2 and w2["tput"] else "-"
             relay = summary.get(("raw (pgbench)", h, c))
             relay_r = (
                 _ratio(summary, relay, "raw (pgbench, notify on)", h, c)
@@ -202,7 +206,7 @@ def tables(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             )
             lines.append(
                 f"| {h:,} | {c} | {_ratio(summary, t, 'raw (pgbench)', h, c)} "
-                f"| {_ratio(summary, t, 'roundtrip', h, c)} | {x2r} | {relay_r} "
+                f"| {_ratio(summary, t, 'roundtrip', h, c)} | {x2r} | {w2r} | {relay_r} "
                 f"| {_ratio(summary, t, 'roundtrip', h, c, inverse=True, field='p99')} |"
             )
     lines.append("")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -54,11 +55,39 @@ class Server:
     def pid(self) -> int:
         return self.proc.pid
 
+    def serving_pids(self) -> list[int]:
+        """The processes that serve: the workers under `--workers N`, else the server itself."""
+        workers = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == self.pid and b"spawn_main" in cmdline:
+                workers.append(int(entry.name))
+        return sorted(workers) or [self.pid]
+
 
 def _command(system: str, port: int, extra_args: Sequence[str]) -> list[str]:
     if system in ("tistate", "tistate-deepq"):
         exe = shutil.which("tistate") or "tistate"
         return [exe, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args]
+    if workers := re.fullmatch(r"tistate-w(\d+)", system):  # tistate serve --workers N
+        exe = shutil.which("tistate") or "tistate"
+        return [
+            exe,
+            "serve",
+            "--workers",
+            workers.group(1),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra_args,
+        ]
     if system in ("tistate-pgbouncer", "tistate-deepq-pgbouncer"):  # no prepared statements
         exe = shutil.which("tistate") or "tistate"
         return [

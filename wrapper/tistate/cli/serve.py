@@ -26,6 +26,14 @@ def serve_command(
         str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")
     ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (default 8080).", min=0)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Server processes on the port, each with its own pool (default 1).",
+            min=1,
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
     pool_size: Annotated[
         int | None,
@@ -137,6 +145,7 @@ def serve_command(
         settings = Settings.from_env(
             host=host,
             port=port,
+            workers=workers,
             database_url=_db.database_url(database_url) or None,
             pool_size=pool_size,
             pool_max_waiting=pool_max_waiting,

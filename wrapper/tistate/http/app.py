@@ -25,6 +25,9 @@ __all__ = ["create_app", "pool_conninfo"]
 
 log = logging.getLogger("tistate.http")
 
+#: seconds between two updates of a worker's pool gauges (several workers only)
+POOL_METRICS_INTERVAL = 1.0
+
 DESCRIPTION = (
     "Task-instance state transitions and asset events, wire-compatible with Apache Airflow 3's "
     "Execution API (task-instances state, run, heartbeat and skip-downstream). Every transition is "
@@ -64,6 +67,16 @@ def _start_relay(settings: Settings, stop: asyncio.Event) -> asyncio.Task[None] 
     return asyncio.create_task(relay.run(stop), name="tistate-notification-relay")
 
 
+async def _refresh_pool_metrics(metrics: Metrics, stop: asyncio.Event) -> None:
+    """With several workers /metrics sums every worker's pool gauges: keep this one's current."""
+    while not stop.is_set():
+        metrics.refresh_pool()
+        try:
+            await asyncio.wait_for(stop.wait(), POOL_METRICS_INTERVAL)
+        except TimeoutError:
+            continue
+
+
 def _pool_stats(app: FastAPI) -> Mapping[str, int] | None:
     client: AsyncClient | None = getattr(app.state, "client", None)
     if client is None or client.pool is None:
@@ -97,14 +110,23 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
         )
         relay_stop = asyncio.Event()
         relay = _start_relay(settings, relay_stop)
+        metrics: Metrics = app.state.metrics
+        refresher = (
+            asyncio.create_task(_refresh_pool_metrics(metrics, relay_stop))
+            if metrics.multiprocess
+            else None
+        )
         try:
             yield
         finally:
             relay_stop.set()
             if relay is not None:
                 await relay
+            if refresher is not None:
+                await refresher
             if owned:
                 await app.state.client.close()
+            metrics.worker_stopped()
             log.info("tistate http service stopped")
 
     app = FastAPI(

@@ -1,5 +1,9 @@
 """Prometheus metrics of one app instance (its own registry, so several apps can share a process).
 
+Under `tistate serve --workers N` the supervisor sets PROMETHEUS_MULTIPROC_DIR before it starts the
+workers: each worker's values then live in files there, and /metrics, whichever worker answers,
+adds up all workers (prometheus_client's multiprocess mode; gauges are summed over live workers).
+
 Request metrics are labelled by the route *template*
 (`/execution/task-instances/{task_instance_id}/state`), never by the concrete
 path, so the number of series stays bounded whatever ids clients send.
@@ -7,46 +11,24 @@ path, so the number of series stays bounded whatever ids clients send.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import os
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import Collector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from ..errors import LockTimeoutError, RetryableError, TistateError
 from ..models import StateUpdateResult
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_DIR_ENV", "Metrics"]
+
+#: where the workers of one `tistate serve --workers N` keep their values (set by the supervisor)
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: label combinations whose children are kept at hand (beyond: looked up on each call)
 _CHILDREN_CACHED = 256
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class _PoolCollector(Collector):
-    """Reads the connection pool's counters at scrape time."""
-
-    def __init__(self, stats: Callable[[], Mapping[str, int] | None]) -> None:
-        self._stats = stats
-
-    def collect(self) -> Iterable[Metric]:
-        stats = self._stats() or {}
-        size = stats.get("pool_size", 0)
-        available = stats.get("pool_available", 0)
-        yield GaugeMetricFamily(
-            "tistate_db_pool_size", "Database connections open in the pool", value=size
-        )
-        yield GaugeMetricFamily(
-            "tistate_db_pool_in_use",
-            "Database connections lent to a request",
-            value=max(size - available, 0),
-        )
-        yield GaugeMetricFamily(
-            "tistate_db_pool_waiting",
-            "Requests waiting for a database connection",
-            value=stats.get("requests_waiting", 0),
-        )
 
 
 class Metrics:
@@ -54,6 +36,8 @@ class Metrics:
 
     def __init__(self, pool_stats: Callable[[], Mapping[str, int] | None]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess = bool(os.environ.get(MULTIPROC_DIR_ENV))
+        self._pool_stats = pool_stats
         r = self.registry
         self.requests = Counter(
             "tistate_http_requests",
@@ -69,7 +53,30 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "tistate_http_requests_in_flight", "Execution API requests being served", registry=r
+            "tistate_http_requests_in_flight",
+            "Execution API requests being served",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        # The pool's counters, read when /metrics is rendered (and, with several workers,
+        # every second by each worker: refresh_pool), summed over the workers alive.
+        self.pool_size = Gauge(
+            "tistate_db_pool_size",
+            "Database connections open in the pool",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.pool_in_use = Gauge(
+            "tistate_db_pool_in_use",
+            "Database connections lent to a request",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.pool_waiting = Gauge(
+            "tistate_db_pool_waiting",
+            "Requests waiting for a database connection",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.rejected = Counter(
             "tistate_http_rejected",
@@ -103,7 +110,6 @@ class Metrics:
             ["error"],
             registry=r,
         )
-        r.register(_PoolCollector(pool_stats))
         # Labelled children by label values: .labels() validates and locks on every call.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._transition_children: dict[tuple[str, bool], Counter] = {}
@@ -146,5 +152,22 @@ class Metrics:
         self.rejected.labels(reason).inc()
         self.retryable.labels(reason).inc()
 
+    def refresh_pool(self) -> None:
+        stats = self._pool_stats() or {}
+        size = stats.get("pool_size", 0)
+        self.pool_size.set(size)
+        self.pool_in_use.set(max(size - stats.get("pool_available", 0), 0))
+        self.pool_waiting.set(stats.get("requests_waiting", 0))
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        self.refresh_pool()
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+    def worker_stopped(self) -> None:
+        """Drop this worker's live gauges from the sums (multiprocess mode)."""
+        if self.multiprocess:
+            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

@@ -1,4 +1,9 @@
-"""Run the app on uvicorn: one process, one event loop, bounded everywhere, graceful on SIGTERM.
+"""Run the app on uvicorn: one event loop per process, bounded everywhere, graceful on SIGTERM.
+
+With `workers` > 1, uvicorn's supervisor binds the port once and runs that many worker processes
+on it (the kernel spreads the connections); each worker is the single-process server below, with
+its own pool, relay and admission limit, and /metrics adds all workers up (Prometheus multiprocess
+mode, in a directory the supervisor owns). A worker that dies is replaced.
 
 On SIGTERM/SIGINT uvicorn stops accepting connections, lets in-flight requests finish for up to
 `Settings.graceful_timeout` seconds, then runs the lifespan shutdown (which closes the pool).
@@ -10,15 +15,24 @@ soft limit of 1024 would otherwise make accept() fail long before the cap.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import resource
 import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from .app import create_app
 from .logs import configure_logging
+from .metrics import MULTIPROC_DIR_ENV
 from .settings import Settings
 
 __all__ = ["serve"]
@@ -26,10 +40,20 @@ __all__ = ["serve"]
 log = logging.getLogger("tistate.http")
 
 
+def worker_app(settings: Settings) -> FastAPI:
+    """The app of one worker process (uvicorn's factory: the supervisor pickles this call)."""
+    configure_logging(settings.log_level)
+    raise_open_file_limit(settings.max_connections + FD_HEADROOM)
+    return create_app(settings)
+
+
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
     """uvicorn's configuration for these settings (no uvicorn logging config: ours is JSON)."""
+    workers = settings.workers > 1
     return uvicorn.Config(
-        create_app(settings),
+        functools.partial(worker_app, settings) if workers else create_app(settings),
+        factory=workers,
+        workers=settings.workers,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -84,7 +108,13 @@ def serve(settings: Settings) -> None:
     if not settings.database_url:
         raise ValueError("no database: set TISTATE_DATABASE_URL or pass --database-url")
     raise_open_file_limit(settings.max_connections + FD_HEADROOM)
-    log.info("starting", extra={"host": settings.host, "port": settings.port})
+    log.info(
+        "starting",
+        extra={"host": settings.host, "port": settings.port, "workers": settings.workers},
+    )
+    if settings.workers > 1:
+        _serve_workers(settings)
+        return
     stop_signals = (signal.SIGTERM, signal.SIGINT)
     previous = {sig: signal.signal(sig, _stop) for sig in stop_signals}
     try:
@@ -94,3 +124,30 @@ def serve(settings: Settings) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def _metrics_directory() -> Iterator[Path]:
+    """A fresh Prometheus multiprocess directory, in the environment the workers inherit."""
+    previous = os.environ.get(MULTIPROC_DIR_ENV)
+    with tempfile.TemporaryDirectory(prefix="tistate-metrics-") as directory:
+        os.environ[MULTIPROC_DIR_ENV] = directory
+        try:
+            yield Path(directory)
+        finally:
+            if previous is None:
+                os.environ.pop(MULTIPROC_DIR_ENV, None)
+            else:
+                os.environ[MULTIPROC_DIR_ENV] = previous
+
+
+def _serve_workers(settings: Settings) -> None:
+    """uvicorn's supervisor: bind once, run `settings.workers` workers until SIGTERM/SIGINT."""
+    config = uvicorn_config(settings)
+    sock = config.bind_socket()
+    try:
+        with _metrics_directory():
+            Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+    log.info("stopped", extra={"workers": settings.workers})

@@ -66,6 +66,9 @@ class Settings:
     relay_interval: float = 0.1
     #: Retry-After seconds on every 503
     retry_after: int = 1
+    #: server processes on the one port (uvicorn's supervisor): each has its own event loop,
+    #: pool of pool_size connections, relay and admission limit; /metrics adds them up
+    workers: int = 1
     #: open client connections (uvicorn's limit_concurrency): while this many are open, a request
     #: is answered 503 and its connection closed. The work is bounded by the admission limit
     #: and the pool, so this only bounds idle keep-alive connections (~12 KiB each): it is set
@@ -92,6 +95,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
         if self.pool_max_waiting < 1:
             raise ValueError("pool_max_waiting must be at least 1 (the queue is always bounded)")
         if self.pool_timeout <= 0:
@@ -143,6 +148,7 @@ class Settings:
         take("TISTATE_RETRY_AFTER", "retry_after", int)
         take("TISTATE_MAX_BODY_BYTES", "max_body_bytes", int)
         take("TISTATE_MAX_CONNECTIONS", "max_connections", int)
+        take("TISTATE_WORKERS", "workers", int)
         take("TISTATE_PREPARED_STATEMENTS", "prepared_statements", _env_bool)
         take("TISTATE_NOTIFY_EVENTS", "notify_events", str)
         take("TISTATE_RELAY_INTERVAL", "relay_interval", float)
