@@ -100,7 +100,12 @@ def summarise(runs: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str
                 if servers
                 else "-"
             ),
-            "cpu_ms": _median(s.get("cpu_ms_per_completion") for s in servers),
+            # all of a run's server processes (workers, or servers behind PgBouncer) together
+            "cpu_ms": _median(
+                sum(s.get("cpu_ms_per_completion") or 0 for s in r["resources"]["servers"])
+                for r in rs
+                if r.get("resources", {}).get("servers")
+            ),
             "lock_waiters": max(r["resources"]["peak_lock_waiters"] for r in rs),
             "lock_wait_ms": max(r["resources"]["longest_lock_wait_ms"] for r in rs),
             "lost": sum(r["verify"]["lost_events"] for r in rs),

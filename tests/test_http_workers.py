@@ -63,12 +63,25 @@ def _fresh_request(url: str, method: str, path: str, **kwargs: object) -> httpx.
         return client.request(method, path, **kwargs)  # type: ignore[arg-type]
 
 
+def _wait_until_both_workers_serve(url: str) -> None:
+    """The supervisor starts the workers without waiting for them: wait (bounded) until both
+    pools are open, as the summed pool gauge shows."""
+    deadline = time.monotonic() + 30
+    while True:
+        text = _fresh_request(url, "GET", "/metrics").text
+        if _metric(text, "tistate_db_pool_size") == 2 * POOL_SIZE:
+            return
+        assert time.monotonic() < deadline, text
+        time.sleep(0.1)
+
+
 def test_two_workers_serve_one_port_and_metrics_add_up(db_dsn: str, tmp_path: Path) -> None:
     dags = Dags(db_dsn)
     tis = [dags.running() for _ in range(6)]
     with running_server(db_dsn, tmp_path / "server.log", workers=2, pool_size=POOL_SIZE) as server:
         workers = _workers(server.pid)
         assert len(workers) == 2, server.log()
+        _wait_until_both_workers_serve(server.url)
         for ti in tis:
             heartbeat = _fresh_request(
                 server.url,
@@ -107,6 +120,7 @@ def test_two_workers_serve_one_port_and_metrics_add_up(db_dsn: str, tmp_path: Pa
 
 def test_a_killed_worker_is_replaced_and_its_counts_are_kept(db_dsn: str, tmp_path: Path) -> None:
     with running_server(db_dsn, tmp_path / "server.log", workers=2, pool_size=POOL_SIZE) as server:
+        _wait_until_both_workers_serve(server.url)
         for _ in range(8):
             assert _fresh_request(server.url, "GET", "/health").status_code == 200
         health = {"route": "/health", "method": "GET", "status": "200"}
