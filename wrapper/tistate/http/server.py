@@ -29,13 +29,14 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import SIGNALS
 
 from .app import create_app
 from .logs import configure_logging
 from .metrics import MULTIPROC_DIR_ENV
 from .settings import Settings
 
-__all__ = ["serve"]
+__all__ = ["FD_HEADROOM", "raise_open_file_limit", "serve", "uvicorn_config", "worker_app"]
 
 log = logging.getLogger("tistate.http")
 
@@ -145,9 +146,14 @@ def _serve_workers(settings: Settings) -> None:
     """uvicorn's supervisor: bind once, run `settings.workers` workers until SIGTERM/SIGINT."""
     config = uvicorn_config(settings)
     sock = config.bind_socket()
+    # The supervisor installs its own handlers (it queues the signals it gets); the caller's
+    # come back afterwards, so e.g. the embedded PostgreSQL's cleanup runs as usual.
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     try:
         with _metrics_directory():
             Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     log.info("stopped", extra={"workers": settings.workers})
