@@ -52,31 +52,22 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge(
-            "tistate_http_requests_in_flight",
-            "Execution API requests being served",
-            registry=r,
-            multiprocess_mode="livesum",
+
+        def live_gauge(name: str, documentation: str) -> Gauge:
+            # With several workers: the sum over the workers alive.
+            return Gauge(name, documentation, registry=r, multiprocess_mode="livesum")
+
+        self.in_flight = live_gauge(
+            "tistate_http_requests_in_flight", "Execution API requests being served"
         )
         # The pool's counters, read when /metrics is rendered (and, with several workers,
-        # every second by each worker: refresh_pool), summed over the workers alive.
-        self.pool_size = Gauge(
-            "tistate_db_pool_size",
-            "Database connections open in the pool",
-            registry=r,
-            multiprocess_mode="livesum",
+        # every second by each worker: refresh_pool).
+        self.pool_size = live_gauge("tistate_db_pool_size", "Database connections open in the pool")
+        self.pool_in_use = live_gauge(
+            "tistate_db_pool_in_use", "Database connections lent to a request"
         )
-        self.pool_in_use = Gauge(
-            "tistate_db_pool_in_use",
-            "Database connections lent to a request",
-            registry=r,
-            multiprocess_mode="livesum",
-        )
-        self.pool_waiting = Gauge(
-            "tistate_db_pool_waiting",
-            "Requests waiting for a database connection",
-            registry=r,
-            multiprocess_mode="livesum",
+        self.pool_waiting = live_gauge(
+            "tistate_db_pool_waiting", "Requests waiting for a database connection"
         )
         self.rejected = Counter(
             "tistate_http_rejected",
