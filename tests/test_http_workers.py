@@ -37,6 +37,14 @@ def _workers(parent: int) -> list[int]:
     return sorted(found)
 
 
+def _metrics_directory(worker: int) -> Path:
+    """The Prometheus multiprocess directory a worker was started with."""
+    for item in Path(f"/proc/{worker}/environ").read_bytes().split(b"\0"):
+        if item.startswith(b"PROMETHEUS_MULTIPROC_DIR="):
+            return Path(item.split(b"=", 1)[1].decode())
+    raise AssertionError("the worker has no metrics directory")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -148,6 +156,19 @@ def test_a_killed_worker_is_replaced_and_its_counts_are_kept(db_dsn: str, tmp_pa
             **health,
         )
         assert after == 8 + 4  # the dead worker's counts stay
+        # ... but not its live gauges: the replacement drops them when it starts.
+        (replacement,) = set(workers) - {survivor}
+        directory = _metrics_directory(survivor)
+        deadline = time.monotonic() + 30
+        while not (directory / f"gauge_livesum_{replacement}.db").exists():
+            assert time.monotonic() < deadline, "the replacement never set its gauges"
+            time.sleep(0.1)
+        text = _fresh_request(server.url, "GET", "/metrics").text
+        assert _metric(text, "tistate_db_pool_size") == 2 * POOL_SIZE
+        assert not (directory / f"gauge_livesum_{victim}.db").exists()
+        assert _metric(
+            _fresh_request(server.url, "GET", "/metrics").text, "tistate_db_pool_size"
+        ) == (2 * POOL_SIZE)
         assert server.stop() == 0
 
 

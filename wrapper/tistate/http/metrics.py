@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -31,12 +32,35 @@ _CHILDREN_CACHED = 256
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+def _forget_dead_workers(directory: str) -> None:
+    """Drop the live gauges of workers that died without their shutdown (killed, crashed).
+
+    A worker removes its own at a graceful stop; the replacement the supervisor starts for a
+    dead one removes the dead one's here, so the summed gauges count live workers only."""
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            mark_process_dead(int(pid), directory)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Metrics:
     """The service's metrics; `render()` gives the exposition text."""
 
     def __init__(self, pool_stats: Callable[[], Mapping[str, int] | None]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess = bool(os.environ.get(MULTIPROC_DIR_ENV))
+        if self.multiprocess:
+            _forget_dead_workers(os.environ[MULTIPROC_DIR_ENV])
         self._pool_stats = pool_stats
         r = self.registry
         self.requests = Counter(
