@@ -1,4 +1,4 @@
-"""A minimal HTTP/1.1 keep-alive client on asyncio streams, for the load generator.
+"""A minimal HTTP/1.1 keep-alive client on asyncio streams, for the load generator and http_cpu.
 
 The generator shares the machine's two cores with the system under test, so every microsecond it
 spends is taken from the server. A general-purpose client (httpx, aiohttp) costs 200+ µs of CPU per
@@ -16,17 +16,23 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-__all__ = ["HttpError", "Session"]
+__all__ = ["Connection", "HttpError", "Session"]
 
 
 class HttpError(Exception):
     """The connection failed or the response was not HTTP/1.1 as expected."""
 
 
-class _Connection:
+class Connection:
+    """One keep-alive connection; one request at a time."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Connection:
+        return cls(*await asyncio.open_connection(host, port))
 
     def close(self) -> None:
         self.writer.close()
@@ -86,7 +92,7 @@ class Session:
         self.port = parts.port or 80
         self.limit = limit
         self._host_header = f"host: {parts.netloc}\r\n"
-        self._idle: list[_Connection] = []
+        self._idle: list[Connection] = []
 
     async def request(
         self, method: str, path: str, body: bytes, headers: str, timeout: float
@@ -100,7 +106,7 @@ class Session:
             f"{method} {path} HTTP/1.1\r\n{self._host_header}{headers}"
             f"content-length: {len(body)}\r\n\r\n"
         ).encode() + body
-        conn: _Connection | None = None
+        conn: Connection | None = None
         try:
             async with asyncio.timeout(timeout):
                 while True:
@@ -126,8 +132,8 @@ class Session:
             conn.close()
         return status, payload
 
-    async def _open(self) -> _Connection:
-        return _Connection(*await asyncio.open_connection(self.host, self.port))
+    async def _open(self) -> Connection:
+        return await Connection.open(self.host, self.port)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,9 +37,10 @@ from typing import Any
 import psycopg
 
 from bench.common import HOSTNAME, PID, dsn, url
+from bench.http1 import Connection
 from bench.load import make_token
 from bench.seed import BENCH_SCHEMA_SQL, _create, _define_dags, prepare_batch
-from bench.servers import free_port
+from bench.servers import free_port, stop_process
 from tistate.migrate import migrate
 
 DBNAME = "bench_httpcpu"
@@ -134,45 +134,10 @@ def start(label: str, src: Path, dbname: str, log_dir: Path, pool_size: int) -> 
 
 
 def stop(server: Server) -> None:
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-        try:
-            server.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
+    stop_process(server.proc)
 
 
 # ---------------------------------------------------------------------------------- client
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection; sequential requests, Content-Length bodies only."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    async def request(self, head: bytes, body: bytes) -> tuple[int, bytes]:
-        self.writer.write(head + body)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        lines = raw.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        payload = await self.reader.readexactly(length) if length else b""
-        return status, payload
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def head(method: str, path: str, port: int, body: bytes, token: str | None) -> bytes:
@@ -189,11 +154,12 @@ def head(method: str, path: str, port: int, body: bytes, token: str | None) -> b
 
 
 async def _one_get(port: int, path: str) -> tuple[int, bytes]:
-    conn = await Connection.open(port)
+    conn = await Connection.open("127.0.0.1", port)
     try:
-        return await conn.request(
-            f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode(), b""
+        status, payload, _ = await conn.exchange(
+            f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode()
         )
+        return status, payload
     finally:
         conn.close()
 
@@ -212,13 +178,13 @@ class Phase:
 
 async def run_phase(port: int, phase: Phase, concurrency: int) -> float:
     """Send every request of the phase from `concurrency` connections; wall seconds."""
-    conns = [await Connection.open(port) for _ in range(concurrency)]
+    conns = [await Connection.open("127.0.0.1", port) for _ in range(concurrency)]
     queue = list(reversed(phase.requests))
 
     async def worker(conn: Connection) -> None:
         while queue:
             req = queue.pop()
-            status, _ = await conn.request(req.head, req.body)
+            status, _, _ = await conn.exchange(req.head + req.body)
             phase.statuses[status] += 1
 
     t0 = time.perf_counter()

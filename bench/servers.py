@@ -168,14 +168,19 @@ def start_server(
     return Server(system=system, base_url=base, proc=proc, log_path=log_path)
 
 
-def stop_server(server: Server) -> None:
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM (the servers shut down gracefully), SIGKILL after `timeout` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
         try:
-            server.proc.wait(timeout=15)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
+            proc.kill()
+            proc.wait()
+
+
+def stop_server(server: Server) -> None:
+    stop_process(server.proc)
 
 
 @contextmanager
