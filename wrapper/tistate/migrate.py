@@ -5,6 +5,12 @@ number of processes may migrate the same database at once: the first applies, th
 see the version recorded and skip it. An applied migration whose file changed is refused
 (checksums).
 The psql loop in docs/dba.md performs exactly the same statements, so both paths give one result.
+
+Two flavors of one SQL source: `standalone` (schema tistate holds its own copy of Airflow's tables)
+and `airflow` (the functions run on the tables `airflow db migrate` made, in `airflow_schema`). The
+flavor is chosen at install (the session setting tistate.flavor, which 0001 records in
+tistate.installation); a migration whose first line is `-- tistate:flavor=standalone` is recorded
+but not run in the airflow flavor.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import psycopg
 # 'tistate' as a number; the same constant appears in sql_functions/psql_migrate.sh.
 ADVISORY_LOCK_KEY = 7_454_871_387_525_470
 _FILE_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_FLAVOR_MARKER = re.compile(r"^-- tistate:flavor=(standalone|airflow)\s*$")
+FLAVORS = ("standalone", "airflow")
 
 
 class MigrationError(Exception):
@@ -43,6 +51,13 @@ class Migration:
 
     def read(self) -> str:
         return self.path.read_text(encoding="utf-8")
+
+    @property
+    def only_flavor(self) -> str | None:
+        """The one flavor this migration runs in (its first-line marker), or None for both."""
+        with self.path.open(encoding="utf-8") as file:
+            match = _FLAVOR_MARKER.match(file.readline())
+        return match[1] if match else None
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,18 @@ def verify(
     return problems
 
 
+def installed_flavor(conn: psycopg.Connection[Any]) -> tuple[str, str | None] | None:
+    """(flavor, airflow schema) of an installed database, None before 0001 ran."""
+    exists = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables"
+        " WHERE schemaname = 'tistate' AND tablename = 'installation')"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = conn.execute("SELECT flavor, airflow_schema FROM tistate.installation").fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def pending(conn: psycopg.Connection[Any]) -> list[Migration]:
     done = {row.version for row in applied(conn)}
     return [m for m in discover() if m.version not in done]
@@ -129,23 +156,43 @@ def migrate(
     *,
     target: int | None = None,
     on_applied: Callable[[Migration], None] | None = None,
+    flavor: str | None = None,
+    airflow_schema: str = "public",
 ) -> list[Migration]:
-    """Apply every pending migration up to `target`; returns those this process applied."""
+    """Apply every pending migration up to `target`; returns those this process applied.
+
+    `flavor` is the flavor to install (default standalone); on an installed database it must be
+    None or the installed one. An Airflow database that tistate does not support is refused by
+    0001, with nothing installed.
+    """
+    if flavor is not None and flavor not in FLAVORS:
+        raise MigrationError(f"unknown flavor {flavor!r}: one of {', '.join(FLAVORS)}")
     migrations = [m for m in discover() if target is None or m.version <= target]
     done: list[Migration] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         problems = verify(conn, discover())
         if problems:
             raise MigrationError("; ".join(problems))
+        installed = installed_flavor(conn)
+        if installed is not None and flavor is not None and installed[0] != flavor:
+            raise MigrationError(
+                f"this database has tistate installed as {installed[0]}, not {flavor}; "
+                "the flavor is chosen once, at install"
+            )
+        if installed is not None and flavor == "airflow" and installed[1] != airflow_schema:
+            raise MigrationError(
+                f"tistate is installed on Airflow schema {installed[1]}, not {airflow_schema}"
+            )
+        settings = {"flavor": flavor or "standalone", "airflow_schema": airflow_schema}
         for migration in migrations:
-            if _apply_one(conn, migration):
+            if _apply_one(conn, migration, settings):
                 done.append(migration)
             if on_applied:
                 on_applied(migration)
     return done
 
 
-def _apply_one(conn: psycopg.Connection[Any], migration: Migration) -> bool:
+def _apply_one(conn: psycopg.Connection[Any], migration: Migration, settings: dict[str, str]) -> bool:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
         # Re-read under the lock: another process may have applied it while we waited.
@@ -154,8 +201,20 @@ def _apply_one(conn: psycopg.Connection[Any], migration: Migration) -> bool:
             if recorded[migration.version].checksum != migration.checksum:
                 raise MigrationError(f"{migration.filename} was edited after it was applied")
             return False
+        installed = installed_flavor(conn)
+        flavor = installed[0] if installed else settings["flavor"]
         conn.execute("SET LOCAL lock_timeout = '5s'")
-        conn.execute(migration.read().encode())  # a trusted file; bytes run as a script
+        conn.execute("SELECT set_config('tistate.flavor', %s, true)", (flavor,))
+        conn.execute(
+            "SELECT set_config('tistate.airflow_schema', %s, true)", (settings["airflow_schema"],)
+        )
+        if migration.only_flavor in (None, flavor):
+            try:
+                conn.execute(migration.read().encode())  # a trusted file; bytes run as a script
+            except psycopg.Error as error:
+                if error.sqlstate == "TS501":  # 0001 refused this database: nothing installed
+                    raise MigrationError(str(error.diag.message_primary)) from None
+                raise
         conn.execute(
             "INSERT INTO tistate.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
             (migration.version, migration.name, migration.checksum),

@@ -1,41 +1,12 @@
--- Public functions that set up what the engine drives: schema_version, define_dag, create_dag_run.
-
-CREATE FUNCTION tistate.schema_version()
-RETURNS integer
-LANGUAGE sql
-STABLE
-SECURITY DEFINER
-SET search_path = pg_catalog, tistate, pg_temp
-AS $$
-    SELECT coalesce(max(version), 0) FROM tistate.schema_migrations;
-$$;
-COMMENT ON FUNCTION tistate.schema_version() IS 'The newest applied migration version (0 when none)';
-
-CREATE FUNCTION tistate._boolean(p_value jsonb, p_path text, p_default boolean)
-RETURNS boolean
-LANGUAGE plpgsql
-IMMUTABLE
-AS $$
-BEGIN
-    IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
-        RETURN p_default;
-    END IF;
-    IF jsonb_typeof(p_value) <> 'boolean' THEN
-        PERFORM tistate._invalid(p_path, 'must be a boolean');
-    END IF;
-    RETURN p_value::boolean;
-END
-$$;
-COMMENT ON FUNCTION tistate._boolean(jsonb, text, boolean) IS 'A JSON boolean (p_default when absent), else TS422';
+SELECT set_config('search_path', tistate._function_search_path(), true);
 
 CREATE FUNCTION tistate.define_dag(p_dag jsonb)
-RETURNS jsonb
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, tistate, pg_temp
-SET lock_timeout = '2s'
-AS $$
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path FROM CURRENT
+ SET lock_timeout TO '2s'
+AS $function$
 DECLARE
     v_dag_id    text;
     v_schedule  jsonb;
@@ -51,6 +22,7 @@ DECLARE
     v_j         integer;
     v_conflict  record;
 BEGIN
+    PERFORM tistate._standalone_only('define_dag', 'Airflow''s DAG processor defines DAGs from the DAG files');
     ---------------------------------------------------------------- validate the whole document
     PERFORM tistate._check_object(p_dag, '', ARRAY['dag_id', 'owners', 'description', 'is_paused',
         'fail_fast', 'max_active_runs', 'timetable_partitioned', 'schedule', 'tasks'], ARRAY['dag_id']);
@@ -117,7 +89,7 @@ BEGIN
     END LOOP;
 
     ---------------------------------------------------------------- write
-    INSERT INTO tistate.dag AS d (dag_id, owners, description, is_paused, is_stale, fail_fast,
+    INSERT INTO dag AS d (dag_id, owners, description, is_paused, is_stale, fail_fast,
                                   timetable_partitioned, max_active_runs, last_parsed_time)
     VALUES (v_dag_id, p_dag ->> 'owners', p_dag ->> 'description',
             coalesce((p_dag ->> 'is_paused')::boolean, false), false,
@@ -153,17 +125,17 @@ BEGIN
 
     -- Assets and aliases named anywhere in the document exist and are active afterwards
     -- (rows in a fixed order so concurrent definitions cannot deadlock).
-    INSERT INTO tistate.asset (name, uri)
-    SELECT DISTINCT a ->> 'name', a ->> 'uri' FROM jsonb_array_elements(v_assets) AS a
+    INSERT INTO asset (name, uri, "group", extra, created_at, updated_at)
+    SELECT DISTINCT a ->> 'name', a ->> 'uri', 'asset', '{}'::json, now(), now() FROM jsonb_array_elements(v_assets) AS a
     ORDER BY 1, 2
     ON CONFLICT (name, uri) DO NOTHING;
-    INSERT INTO tistate.asset_active (name, uri)
+    INSERT INTO asset_active (name, uri)
     SELECT DISTINCT a ->> 'name', a ->> 'uri' FROM jsonb_array_elements(v_assets) AS a
     ORDER BY 1, 2
     ON CONFLICT DO NOTHING;
     SELECT a ->> 'name' AS name, a ->> 'uri' AS uri INTO v_conflict
     FROM jsonb_array_elements(v_assets) AS a
-    WHERE NOT EXISTS (SELECT 1 FROM tistate.asset_active AS act
+    WHERE NOT EXISTS (SELECT 1 FROM asset_active AS act
                       WHERE act.name = a ->> 'name' AND act.uri = a ->> 'uri')
     LIMIT 1;
     IF FOUND THEN
@@ -173,59 +145,59 @@ BEGIN
             jsonb_build_object('reason', 'asset_conflict', 'name', v_conflict.name, 'uri', v_conflict.uri),
             'an active asset is unique by name and by uri');
     END IF;
-    INSERT INTO tistate.asset_alias (name)
-    SELECT DISTINCT unnest(v_aliases) ORDER BY 1
+    INSERT INTO asset_alias (name, "group")
+    SELECT DISTINCT unnest(v_aliases), '' ORDER BY 1
     ON CONFLICT (name) DO NOTHING;
 
     -- Consumer references: exactly what the document says.
-    DELETE FROM tistate.dag_schedule_asset_reference AS r
+    DELETE FROM dag_schedule_asset_reference AS r
     WHERE r.dag_id = v_dag_id
-      AND r.asset_id NOT IN (SELECT a.id FROM tistate.asset AS a
+      AND r.asset_id NOT IN (SELECT a.id FROM asset AS a
                              JOIN jsonb_array_elements(v_schedule -> 'assets') AS s
                                ON a.name = s ->> 'name' AND a.uri = s ->> 'uri');
-    INSERT INTO tistate.dag_schedule_asset_reference (asset_id, dag_id)
-    SELECT DISTINCT a.id, v_dag_id FROM tistate.asset AS a
+    INSERT INTO dag_schedule_asset_reference (asset_id, dag_id, created_at, updated_at)
+    SELECT DISTINCT a.id, v_dag_id, now(), now() FROM asset AS a
     JOIN jsonb_array_elements(coalesce(v_schedule -> 'assets', '[]')) AS s
       ON a.name = s ->> 'name' AND a.uri = s ->> 'uri'
     ORDER BY 1
     ON CONFLICT DO NOTHING;
 
-    DELETE FROM tistate.dag_schedule_asset_alias_reference AS r
+    DELETE FROM dag_schedule_asset_alias_reference AS r
     WHERE r.dag_id = v_dag_id
-      AND r.alias_id NOT IN (SELECT al.id FROM tistate.asset_alias AS al
+      AND r.alias_id NOT IN (SELECT al.id FROM asset_alias AS al
                              WHERE al.name IN (SELECT jsonb_array_elements_text(v_schedule -> 'aliases')));
-    INSERT INTO tistate.dag_schedule_asset_alias_reference (alias_id, dag_id)
-    SELECT al.id, v_dag_id FROM tistate.asset_alias AS al
+    INSERT INTO dag_schedule_asset_alias_reference (alias_id, dag_id, created_at, updated_at)
+    SELECT al.id, v_dag_id, now(), now() FROM asset_alias AS al
     WHERE al.name IN (SELECT jsonb_array_elements_text(coalesce(v_schedule -> 'aliases', '[]')))
     ORDER BY 1
     ON CONFLICT DO NOTHING;
 
-    DELETE FROM tistate.dag_schedule_asset_name_reference AS r
+    DELETE FROM dag_schedule_asset_name_reference AS r
     WHERE r.dag_id = v_dag_id AND r.name <> ALL (v_name_refs);
-    INSERT INTO tistate.dag_schedule_asset_name_reference (name, dag_id)
-    SELECT DISTINCT n, v_dag_id FROM unnest(v_name_refs) AS n ORDER BY 1
+    INSERT INTO dag_schedule_asset_name_reference (name, dag_id, created_at)
+    SELECT DISTINCT n, v_dag_id, now() FROM unnest(v_name_refs) AS n ORDER BY 1
     ON CONFLICT DO NOTHING;
 
-    DELETE FROM tistate.dag_schedule_asset_uri_reference AS r
+    DELETE FROM dag_schedule_asset_uri_reference AS r
     WHERE r.dag_id = v_dag_id AND r.uri <> ALL (v_uri_refs);
-    INSERT INTO tistate.dag_schedule_asset_uri_reference (uri, dag_id)
-    SELECT DISTINCT u, v_dag_id FROM unnest(v_uri_refs) AS u ORDER BY 1
+    INSERT INTO dag_schedule_asset_uri_reference (uri, dag_id, created_at)
+    SELECT DISTINCT u, v_dag_id, now() FROM unnest(v_uri_refs) AS u ORDER BY 1
     ON CONFLICT DO NOTHING;
 
     -- Producer references: the Asset outlets of each task.
-    DELETE FROM tistate.task_outlet_asset_reference AS r
+    DELETE FROM task_outlet_asset_reference AS r
     WHERE r.dag_id = v_dag_id
       AND (r.task_id, r.asset_id) NOT IN (
           SELECT t ->> 'task_id', a.id
           FROM jsonb_array_elements(v_tasks) AS t
           CROSS JOIN jsonb_array_elements(t -> 'outlets') AS o
-          JOIN tistate.asset AS a ON a.name = o ->> 'name' AND a.uri = o ->> 'uri'
+          JOIN asset AS a ON a.name = o ->> 'name' AND a.uri = o ->> 'uri'
           WHERE o ->> 'type' = 'Asset');
-    INSERT INTO tistate.task_outlet_asset_reference (asset_id, dag_id, task_id)
-    SELECT DISTINCT a.id, v_dag_id, t ->> 'task_id'
+    INSERT INTO task_outlet_asset_reference (asset_id, dag_id, task_id, created_at, updated_at)
+    SELECT DISTINCT a.id, v_dag_id, t ->> 'task_id', now(), now()
     FROM jsonb_array_elements(v_tasks) AS t
     CROSS JOIN jsonb_array_elements(t -> 'outlets') AS o
-    JOIN tistate.asset AS a ON a.name = o ->> 'name' AND a.uri = o ->> 'uri'
+    JOIN asset AS a ON a.name = o ->> 'name' AND a.uri = o ->> 'uri'
     WHERE o ->> 'type' = 'Asset'
     ORDER BY 1, 3
     ON CONFLICT DO NOTHING;
@@ -235,44 +207,37 @@ BEGIN
         'tasks', (SELECT coalesce(jsonb_agg(t ->> 'task_id' ORDER BY t ->> 'task_id'), '[]')
                   FROM jsonb_array_elements(v_tasks) AS t),
         'assets', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', a.id, 'name', a.name, 'uri', a.uri) ORDER BY a.id), '[]')
-                   FROM tistate.asset AS a
+                   FROM asset AS a
                    WHERE (a.name, a.uri) IN (SELECT x ->> 'name', x ->> 'uri' FROM jsonb_array_elements(v_assets) AS x)),
         'aliases', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', al.id, 'name', al.name) ORDER BY al.id), '[]')
-                    FROM tistate.asset_alias AS al WHERE al.name = ANY (v_aliases)));
+                    FROM asset_alias AS al WHERE al.name = ANY (v_aliases)));
 END
-$$;
-COMMENT ON FUNCTION tistate.define_dag(jsonb) IS
-    'Upsert a DAG document (dag_id, owners, is_paused, fail_fast, schedule{assets,aliases,name_refs,uri_refs}, tasks[{task_id, max_tries, pool, outlets}]); creates and activates its assets and aliases and replaces its schedule and outlet references. Returns {dag_id, tasks, assets, aliases}.';
+$function$;
 
-CREATE FUNCTION tistate.create_dag_run(
-    p_dag_id        text,
-    p_run_id        text,
-    p_logical_date  timestamptz DEFAULT NULL,
-    p_conf          jsonb DEFAULT '{}',
-    p_now           timestamptz DEFAULT clock_timestamp(),
-    p_partition_key text DEFAULT NULL
-)
-RETURNS TABLE (task_id text, map_index integer, ti_id uuid)
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, tistate, pg_temp
-SET lock_timeout = '2s'
-AS $$
+COMMENT ON FUNCTION tistate.define_dag(p_dag jsonb) IS 'Upsert a DAG document (dag_id, owners, is_paused, fail_fast, schedule{assets,aliases,name_refs,uri_refs}, tasks[{task_id, max_tries, pool, outlets}]); creates and activates its assets and aliases and replaces its schedule and outlet references. Returns {dag_id, tasks, assets, aliases}.';
+
+CREATE FUNCTION tistate.create_dag_run(p_dag_id text, p_run_id text, p_logical_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_conf jsonb DEFAULT '{}'::jsonb, p_now timestamp with time zone DEFAULT clock_timestamp(), p_partition_key text DEFAULT NULL::text)
+ RETURNS TABLE(task_id text, map_index integer, ti_id uuid)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path FROM CURRENT
+ SET lock_timeout TO '2s'
+AS $function$
 BEGIN
+    PERFORM tistate._standalone_only('create_dag_run', 'Airflow''s scheduler creates runs and their task instances');
     IF p_run_id IS NULL OR btrim(p_run_id) = '' OR length(p_run_id) > 250 THEN
         PERFORM tistate._invalid('run_id', 'must be 1 to 250 characters');
     END IF;
     PERFORM tistate._json_object(p_conf, 'conf');
     PERFORM tistate._partition_key(to_jsonb(p_partition_key), 'partition_key');
-    PERFORM 1 FROM tistate.dag AS d WHERE d.dag_id = p_dag_id;
+    PERFORM 1 FROM dag AS d WHERE d.dag_id = p_dag_id;
     IF NOT FOUND THEN
         PERFORM tistate._raise('TS404', format('dag %s not found', p_dag_id),
                                jsonb_build_object('reason', 'not_found', 'dag_id', p_dag_id),
                                'define it first with define_dag (tistate dag define FILE)');
     END IF;
     BEGIN
-        INSERT INTO tistate.dag_run (dag_id, run_id, logical_date, state, run_type, run_after, queued_at,
+        INSERT INTO dag_run (dag_id, run_id, logical_date, state, run_type, run_after, queued_at,
                                      start_date, conf, partition_key, created_at, updated_at)
         VALUES (p_dag_id, p_run_id, p_logical_date, 'running', 'manual', coalesce(p_logical_date, p_now), p_now,
                 p_now, coalesce(p_conf, '{}'), p_partition_key, p_now, p_now);
@@ -281,7 +246,7 @@ BEGIN
                                jsonb_build_object('reason', 'already_exists', 'dag_id', p_dag_id, 'run_id', p_run_id));
     END;
     RETURN QUERY
-    INSERT INTO tistate.task_instance AS ti (id, dag_id, run_id, task_id, map_index, state, try_number, max_tries,
+    INSERT INTO task_instance AS ti (id, dag_id, run_id, task_id, map_index, state, try_number, max_tries,
                                              pool, pool_slots, queue, priority_weight, operator,
                                              queued_dttm, scheduled_dttm, updated_at)
     SELECT tistate._uuid7(p_now), t.dag_id, p_run_id, t.task_id, -1, 'queued', 1, t.max_tries,
@@ -291,6 +256,6 @@ BEGIN
     ORDER BY t.task_id
     RETURNING ti.task_id::text, ti.map_index, ti.id;
 END
-$$;
-COMMENT ON FUNCTION tistate.create_dag_run(text, text, timestamptz, jsonb, timestamptz, text) IS
-    'Create a running dag run with one queued task instance (try_number 1) per task of the DAG; TS404 unknown DAG, TS409 duplicate run';
+$function$;
+
+COMMENT ON FUNCTION tistate.create_dag_run(p_dag_id text, p_run_id text, p_logical_date timestamp with time zone, p_conf jsonb, p_now timestamp with time zone, p_partition_key text) IS 'Create a running dag run with one queued task instance (try_number 1) per task of the DAG; TS404 unknown DAG, TS409 duplicate run';

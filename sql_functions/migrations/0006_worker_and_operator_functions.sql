@@ -1,33 +1,12 @@
--- The companion functions of the state machine: ti_heartbeat (fast conditional update, bounded
--- lock wait), ti_queue (the scheduler's step back to queued), ti_skip_downstream, ti_mark (operator
--- override, audited) and emit_asset_event (a manual event that queues consumers and notifies).
--- See docs/semantics.md.
+SELECT set_config('search_path', tistate._function_search_path(), true);
 
-CREATE TYPE tistate.asset_event_result AS (
-    asset_event_id integer,
-    asset_id       integer,
-    queued_dag_ids text[]
-);
-COMMENT ON TYPE tistate.asset_event_result IS
-    'Result of emit_asset_event: the new event, its asset, and the consumer DAGs queued in asset_dag_run_queue';
-
-------------------------------------------------------------------------------------------------
--- ti_heartbeat
-------------------------------------------------------------------------------------------------
-CREATE FUNCTION tistate.ti_heartbeat(
-    p_ti_id        uuid,
-    p_hostname     text,
-    p_pid          integer,
-    p_now          timestamptz DEFAULT clock_timestamp(),
-    p_lock_timeout interval DEFAULT NULL
-)
-RETURNS void
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, tistate, pg_temp
-SET lock_timeout = '2s'
-AS $$
+CREATE FUNCTION tistate.ti_heartbeat(p_ti_id uuid, p_hostname text, p_pid integer, p_now timestamp with time zone DEFAULT clock_timestamp(), p_lock_timeout interval DEFAULT NULL::interval)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path FROM CURRENT
+ SET lock_timeout TO '2s'
+AS $function$
 DECLARE
     v_state    text;
     v_hostname text;
@@ -43,7 +22,7 @@ BEGIN
     PERFORM tistate._set_lock_timeout(p_lock_timeout);
 
     -- Fast path: one conditional UPDATE. Its row lock wait is bounded by lock_timeout (55P03).
-    UPDATE tistate.task_instance AS ti SET last_heartbeat_at = p_now, updated_at = p_now
+    UPDATE task_instance AS ti SET last_heartbeat_at = p_now, updated_at = p_now
     WHERE ti.id = p_ti_id AND ti.state = 'running' AND ti.hostname = p_hostname AND ti.pid = p_pid;
     IF FOUND THEN
         RETURN;
@@ -51,7 +30,7 @@ BEGIN
 
     -- Slow path: explain why.
     SELECT ti.state, ti.hostname, ti.pid INTO v_state, v_hostname, v_pid
-    FROM tistate.task_instance AS ti WHERE ti.id = p_ti_id
+    FROM task_instance AS ti WHERE ti.id = p_ti_id
     FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM tistate._raise_missing_ti(p_ti_id);
@@ -69,27 +48,19 @@ BEGIN
                                'previous_state', v_state));
     END IF;
     -- Reached only if the row changed between the two statements and now matches.
-    UPDATE tistate.task_instance AS ti SET last_heartbeat_at = p_now, updated_at = p_now WHERE ti.id = p_ti_id;
+    UPDATE task_instance AS ti SET last_heartbeat_at = p_now, updated_at = p_now WHERE ti.id = p_ti_id;
 END
-$$;
-COMMENT ON FUNCTION tistate.ti_heartbeat(uuid, text, integer, timestamptz, interval) IS
-    'Heartbeat of a running try: one conditional UPDATE; else TS404 / TS410 / TS409 (running_elsewhere with current_hostname and current_pid, or not_running with current_state); lock wait bounded (55P03)';
+$function$;
 
-------------------------------------------------------------------------------------------------
--- ti_queue
-------------------------------------------------------------------------------------------------
-CREATE FUNCTION tistate.ti_queue(
-    p_ti_id        uuid,
-    p_now          timestamptz DEFAULT clock_timestamp(),
-    p_lock_timeout interval DEFAULT NULL
-)
-RETURNS tistate.state_update_result
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, tistate, pg_temp
-SET lock_timeout = '2s'
-AS $$
+COMMENT ON FUNCTION tistate.ti_heartbeat(p_ti_id uuid, p_hostname text, p_pid integer, p_now timestamp with time zone, p_lock_timeout interval) IS 'Heartbeat of a running try: one conditional UPDATE; else TS404 / TS410 / TS409 (running_elsewhere with current_hostname and current_pid, or not_running with current_state); lock wait bounded (55P03)';
+
+CREATE FUNCTION tistate.ti_queue(p_ti_id uuid, p_now timestamp with time zone DEFAULT clock_timestamp(), p_lock_timeout interval DEFAULT NULL::interval)
+ RETURNS tistate.state_update_result
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path FROM CURRENT
+ SET lock_timeout TO '2s'
+AS $function$
 DECLARE
     v_ctx       tistate._ti_context;
     v_previous  text;
@@ -97,6 +68,7 @@ DECLARE
     v_result    tistate.state_update_result;
     v_started   timestamptz := clock_timestamp();
 BEGIN
+    PERFORM tistate._standalone_only('ti_queue', 'Airflow''s scheduler queues task instances');
     v_ctx := tistate._lock_ti(p_ti_id, p_lock_timeout);
     v_result.lock_wait_ms := extract(epoch FROM clock_timestamp() - v_started) * 1000;
     v_previous := (v_ctx.ti).state;
@@ -118,7 +90,7 @@ BEGIN
     -- not for scheduled (counted when it was scheduled).
     v_new_try := v_previous IS NULL OR v_previous = 'up_for_retry';
 
-    UPDATE tistate.task_instance AS ti SET
+    UPDATE task_instance AS ti SET
         state = 'queued',
         try_number = ti.try_number + CASE WHEN v_new_try THEN 1 ELSE 0 END,
         scheduled_dttm = CASE WHEN v_previous = 'scheduled' THEN ti.scheduled_dttm ELSE p_now END,
@@ -137,18 +109,15 @@ BEGIN
     v_result.applied := true;
     RETURN v_result;
 END
-$$;
-COMMENT ON FUNCTION tistate.ti_queue(uuid, timestamptz, interval) IS
-    'The scheduler''s step: none/scheduled/up_for_retry/up_for_reschedule/deferred -> queued (try_number + 1 from none or up_for_retry); queued is a no-op; TS404/TS410/TS409';
+$function$;
 
-------------------------------------------------------------------------------------------------
--- ti_skip_downstream
-------------------------------------------------------------------------------------------------
+COMMENT ON FUNCTION tistate.ti_queue(p_ti_id uuid, p_now timestamp with time zone, p_lock_timeout interval) IS 'The scheduler''s step: none/scheduled/up_for_retry/up_for_reschedule/deferred -> queued (try_number + 1 from none or up_for_retry); queued is a no-op; TS404/TS410/TS409';
+
 CREATE FUNCTION tistate._skip_targets(p_tasks jsonb)
-RETURNS TABLE (task_id text, map_index integer)
-LANGUAGE plpgsql
-IMMUTABLE
-AS $$
+ RETURNS TABLE(task_id text, map_index integer)
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
 DECLARE
     v_i    integer;
     v_item jsonb;
@@ -177,24 +146,20 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 END
-$$;
-COMMENT ON FUNCTION tistate._skip_targets(jsonb) IS 'Validate a skip-downstream task list (TS422) into (task_id, map_index) rows';
+$function$;
 
-CREATE FUNCTION tistate.ti_skip_downstream(
-    p_ti_id uuid,
-    p_tasks jsonb,
-    p_now   timestamptz DEFAULT clock_timestamp()
-)
-RETURNS integer
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, tistate, pg_temp
-SET lock_timeout = '2s'
-AS $$
+COMMENT ON FUNCTION tistate._skip_targets(p_tasks jsonb) IS 'Validate a skip-downstream task list (TS422) into (task_id, map_index) rows';
+
+CREATE FUNCTION tistate.ti_skip_downstream(p_ti_id uuid, p_tasks jsonb, p_now timestamp with time zone DEFAULT clock_timestamp())
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path FROM CURRENT
+ SET lock_timeout TO '2s'
+AS $function$
 DECLARE
     v_targets jsonb;
-    v_caller  tistate.task_instance;
+    v_caller  task_instance;
     v_owners  text;
     v_logical timestamptz;
     v_count   integer;
@@ -204,17 +169,17 @@ BEGIN
     PERFORM tistate._set_lock_timeout(NULL);
 
     -- The caller's row is read, not locked (as in Airflow).
-    SELECT ti.* INTO v_caller FROM tistate.task_instance AS ti WHERE ti.id = p_ti_id;
+    SELECT ti.* INTO v_caller FROM task_instance AS ti WHERE ti.id = p_ti_id;
     IF NOT FOUND THEN
         PERFORM tistate._raise_missing_ti(p_ti_id);
     END IF;
     SELECT d.owners, dr.logical_date INTO v_owners, v_logical
-    FROM tistate.dag_run AS dr JOIN tistate.dag AS d ON d.dag_id = dr.dag_id
+    FROM dag_run AS dr JOIN dag AS d ON d.dag_id = dr.dag_id
     WHERE dr.dag_id = v_caller.dag_id AND dr.run_id = v_caller.run_id;
 
     -- Lock the targets in id order (deterministic, so no deadlock with fail-fast or another skip).
     PERFORM 1
-    FROM tistate.task_instance AS ti
+    FROM task_instance AS ti
     JOIN jsonb_array_elements(v_targets) AS t ON ti.task_id = t ->> 0 AND ti.map_index = (t ->> 1)::integer
     WHERE ti.dag_id = v_caller.dag_id AND ti.run_id = v_caller.run_id
       AND (ti.state IS NULL OR ti.state NOT IN ('running', 'success', 'failed'))
@@ -222,16 +187,16 @@ BEGIN
     FOR UPDATE OF ti;
 
     WITH changed AS (
-        UPDATE tistate.task_instance AS ti SET
+        UPDATE task_instance AS ti SET
             state = 'skipped', start_date = p_now, end_date = p_now, updated_at = p_now
-        FROM tistate.task_instance AS old
+        FROM task_instance AS old
         JOIN jsonb_array_elements(v_targets) AS t ON old.task_id = t ->> 0 AND old.map_index = (t ->> 1)::integer
         WHERE old.id = ti.id AND old.dag_id = v_caller.dag_id AND old.run_id = v_caller.run_id
           AND (old.state IS NULL OR old.state NOT IN ('running', 'success', 'failed'))
         RETURNING ti.id, ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, old.state AS old_state
     ),
     logged AS (
-        INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
+        INSERT INTO log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
         SELECT p_now, c.dag_id, c.task_id, c.run_id, c.map_index, c.try_number, 'skipped', v_logical, v_owners,
                jsonb_build_object('reason', 'skip_downstream', 'previous_state', c.old_state,
                                   'skipped_by_task_id', v_caller.task_id,
@@ -243,27 +208,17 @@ BEGIN
     SELECT count(*) INTO v_count FROM logged;
     RETURN v_count;
 END
-$$;
-COMMENT ON FUNCTION tistate.ti_skip_downstream(uuid, jsonb, timestamptz) IS
-    'The skip-downstream PATCH: p_tasks is a list of task ids or [task_id, map_index] pairs of the caller''s run; skips those not running/success/failed; returns the count; TS404/TS410/TS422';
+$function$;
 
-------------------------------------------------------------------------------------------------
--- ti_mark
-------------------------------------------------------------------------------------------------
-CREATE FUNCTION tistate.ti_mark(
-    p_ti_id        uuid,
-    p_state        text,
-    p_reason       text,
-    p_now          timestamptz DEFAULT clock_timestamp(),
-    p_lock_timeout interval DEFAULT NULL
-)
-RETURNS tistate.state_update_result
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, tistate, pg_temp
-SET lock_timeout = '2s'
-AS $$
+COMMENT ON FUNCTION tistate.ti_skip_downstream(p_ti_id uuid, p_tasks jsonb, p_now timestamp with time zone) IS 'The skip-downstream PATCH: p_tasks is a list of task ids or [task_id, map_index] pairs of the caller''s run; skips those not running/success/failed; returns the count; TS404/TS410/TS422';
+
+CREATE FUNCTION tistate.ti_mark(p_ti_id uuid, p_state text, p_reason text, p_now timestamp with time zone DEFAULT clock_timestamp(), p_lock_timeout interval DEFAULT NULL::interval)
+ RETURNS tistate.state_update_result
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path FROM CURRENT
+ SET lock_timeout TO '2s'
+AS $function$
 DECLARE
     v_state    text := nullif(p_state, 'none');
     v_finished boolean;
@@ -300,7 +255,7 @@ BEGIN
     -- Airflow's TaskInstance.set_state: start_date kept or now; a finished (or up_for_retry) state
     -- gets an end_date and a duration. Finished and none states also drop the deferral fields so a
     -- later ti_run starts a fresh try instead of resuming. No events, no history, same id and try.
-    UPDATE tistate.task_instance AS ti SET
+    UPDATE task_instance AS ti SET
         state = v_state,
         start_date = coalesce(ti.start_date, p_now),
         end_date = CASE WHEN v_finished THEN coalesce(ti.end_date, p_now) ELSE ti.end_date END,
@@ -320,27 +275,17 @@ BEGIN
     v_result.applied := true;
     RETURN v_result;
 END
-$$;
-COMMENT ON FUNCTION tistate.ti_mark(uuid, text, text, timestamptz, interval) IS
-    'Operator override from any state to any state (NULL or ''none'' for no state), audited in log as ''mark <state>'' with the reason and previous state; no asset events; TS422/TS404/TS410';
+$function$;
 
-------------------------------------------------------------------------------------------------
--- emit_asset_event
-------------------------------------------------------------------------------------------------
-CREATE FUNCTION tistate.emit_asset_event(
-    p_name          text,
-    p_uri           text,
-    p_extra         jsonb,
-    p_partition_key text DEFAULT NULL,
-    p_now           timestamptz DEFAULT clock_timestamp()
-)
-RETURNS tistate.asset_event_result
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, tistate, pg_temp
-SET lock_timeout = '2s'
-AS $$
+COMMENT ON FUNCTION tistate.ti_mark(p_ti_id uuid, p_state text, p_reason text, p_now timestamp with time zone, p_lock_timeout interval) IS 'Operator override from any state to any state (NULL or ''none'' for no state), audited in log as ''mark <state>'' with the reason and previous state; no asset events; TS422/TS404/TS410';
+
+CREATE FUNCTION tistate.emit_asset_event(p_name text, p_uri text, p_extra jsonb, p_partition_key text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT clock_timestamp())
+ RETURNS tistate.asset_event_result
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path FROM CURRENT
+ SET lock_timeout TO '2s'
+AS $function$
 DECLARE
     v_name     text := tistate._asset_name(to_jsonb(p_name), 'name', true);
     v_uri      text := tistate._check_uri(tistate._text(to_jsonb(p_uri), 'uri', 1500), 'uri');
@@ -349,6 +294,7 @@ DECLARE
     v_asset_id integer;
     v_events   tistate._planned_event[];
     v_result   tistate.asset_event_result;
+    v_stamp    timestamptz := p_now;
 BEGIN
     IF v_name IS NULL AND v_uri IS NULL THEN
         PERFORM tistate._invalid('name', 'name or uri is required');
@@ -356,8 +302,8 @@ BEGIN
     PERFORM tistate._set_lock_timeout(NULL);
     -- An active asset, by name and uri, or by either alone (each is unique among active assets).
     SELECT a.id INTO v_asset_id
-    FROM tistate.asset_active AS act
-    JOIN tistate.asset AS a ON a.name = act.name AND a.uri = act.uri
+    FROM asset_active AS act
+    JOIN asset AS a ON a.name = act.name AND a.uri = act.uri
     WHERE (v_name IS NULL OR act.name = v_name) AND (v_uri IS NULL OR act.uri = v_uri);
     IF NOT FOUND THEN
         PERFORM tistate._raise('TS404', format('no active asset with name %s and uri %s',
@@ -365,31 +311,24 @@ BEGIN
                                jsonb_build_object('reason', 'not_found', 'name', v_name, 'uri', v_uri),
                                'assets become active through define_dag');
     END IF;
+    IF tistate._is_airflow() THEN
+        -- As a task's events: consumers share-locked, then stamped (tistate._lock_consumers).
+        v_stamp := tistate._lock_consumers(
+            jsonb_build_array(jsonb_build_object('type', 'Asset', 'name', v_name, 'uri', v_uri)), '[]', p_now);
+    END IF;
 
-    v_events := ARRAY[ROW(nextval('tistate.asset_event_id_seq')::integer, v_asset_id, v_extra, v_key,
+    v_events := ARRAY[ROW(nextval('asset_event_id_seq')::integer, v_asset_id, v_extra, v_key,
                           '{}'::integer[])::tistate._planned_event];
     -- A manual event has no producing task: source_* and ti_id stay NULL, as for Airflow's API events.
-    INSERT INTO tistate.asset_event (id, asset_id, extra, "timestamp", partition_key)
-    SELECT e.event_id, e.asset_id, e.extra, p_now, e.partition_key FROM unnest(v_events) AS e;
+    INSERT INTO asset_event (id, asset_id, extra, "timestamp", partition_key)
+    SELECT e.event_id, e.asset_id, e.extra, v_stamp, e.partition_key FROM unnest(v_events) AS e;
 
     v_result.asset_event_id := v_events[1].event_id;
     v_result.asset_id := v_asset_id;
-    v_result.queued_dag_ids := tistate._queue_consumers(v_events, p_now);
+    v_result.queued_dag_ids := tistate._queue_consumers(v_events, v_stamp);
     PERFORM tistate._notify_events(v_events, NULL);
     RETURN v_result;
 END
-$$;
-COMMENT ON FUNCTION tistate.emit_asset_event(text, text, jsonb, text, timestamptz) IS
-    'A manual (API-origin) event for an active asset: queues its consumers like a task''s event (none when it has a partition key) and notifies tistate_events; TS404 no such active asset; TS422';
+$function$;
 
-------------------------------------------------------------------------------------------------
--- Privileges: EXECUTE on the public API only.
-------------------------------------------------------------------------------------------------
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA tistate FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-    tistate.ti_heartbeat(uuid, text, integer, timestamptz, interval),
-    tistate.ti_queue(uuid, timestamptz, interval),
-    tistate.ti_skip_downstream(uuid, jsonb, timestamptz),
-    tistate.ti_mark(uuid, text, text, timestamptz, interval),
-    tistate.emit_asset_event(text, text, jsonb, text, timestamptz)
-TO tistate_executor;
+COMMENT ON FUNCTION tistate.emit_asset_event(p_name text, p_uri text, p_extra jsonb, p_partition_key text, p_now timestamp with time zone) IS 'A manual (API-origin) event for an active asset: queues its consumers like a task''s event (none when it has a partition key) and notifies tistate_events; TS404 no such active asset; TS422';
