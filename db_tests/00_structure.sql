@@ -2,7 +2,8 @@
 -- rely on, the column types of tistate's improvements, and the public functions' signatures,
 -- return types and security settings (SECURITY DEFINER with a pinned search_path).
 BEGIN;
-SELECT plan(125);
+SET LOCAL search_path = public;  -- names as written: tistate-qualified
+SELECT plan(126);
 
 SELECT has_schema('tistate');
 
@@ -11,7 +12,8 @@ SELECT tables_are('tistate', ARRAY[
     'task_reschedule', 'log', 'asset', 'asset_active', 'asset_alias', 'asset_alias_asset', 'asset_event',
     'asset_alias_asset_event', 'asset_dag_run_queue', 'dag_schedule_asset_reference',
     'dag_schedule_asset_alias_reference', 'dag_schedule_asset_name_reference',
-    'dag_schedule_asset_uri_reference', 'task_outlet_asset_reference', 'asset_event_outbox']);
+    'dag_schedule_asset_uri_reference', 'task_outlet_asset_reference', 'asset_event_outbox',
+    'installation', 'airflow_revision', 'airflow_column', 'airflow_grant', 'asset_event_producer']);
 
 ------------------------------------------------------------------------------------------------
 -- Public functions of 0003-0004: signature, return type, SECURITY DEFINER, pinned search_path
@@ -131,7 +133,7 @@ SELECT index_is_unique('tistate', 'asset_active', 'idx_asset_active_uri_unique')
 SELECT has_index('tistate', 'asset_alias', 'idx_asset_alias_name_unique', ARRAY['name']);
 SELECT index_is_unique('tistate', 'asset_alias', 'idx_asset_alias_name_unique');
 -- Indexes the success path and the FK cascades use.
-SELECT has_index('tistate', 'asset_event', 'idx_asset_event_ti_id', ARRAY['ti_id', 'try_number']);
+SELECT has_index('tistate', 'asset_event_producer', 'asset_event_producer_ti', ARRAY['ti_id', 'try_number']);
 SELECT has_index('tistate', 'asset_event', 'idx_asset_id_timestamp', ARRAY['asset_id', '"timestamp"']);
 SELECT has_index('tistate', 'asset_alias_asset_event', 'idx_asset_alias_asset_event_event_id', ARRAY['event_id']);
 SELECT has_index('tistate', 'asset_alias_asset', 'idx_asset_alias_asset_asset_id', ARRAY['asset_id']);
@@ -207,13 +209,13 @@ $$, 'foreign keys of the 0001 tables with their ON DELETE and ON UPDATE actions'
 ------------------------------------------------------------------------------------------------
 -- Column types the functions depend on
 ------------------------------------------------------------------------------------------------
-SELECT col_type_is('tistate', 'asset_event', 'extra', 'jsonb', 'asset_event.extra is jsonb');
+SELECT col_type_is('tistate', 'asset_event', 'extra', 'json', 'asset_event.extra is json, as Airflow''s');
 SELECT col_not_null('tistate', 'asset_event', 'extra', 'asset_event.extra is NOT NULL');
-SELECT col_type_is('tistate', 'asset_event', 'ti_id', 'uuid', 'asset_event.ti_id is uuid');
-SELECT col_type_is('tistate', 'asset_event', 'try_number', 'integer', 'asset_event.try_number is integer');
+SELECT hasnt_column('tistate', 'asset_event', 'ti_id', 'producer attribution is not a column of asset_event');
+SELECT col_type_is('tistate', 'asset_event_producer', 'try_number', 'integer', 'asset_event_producer.try_number is integer');
 SELECT col_type_is('tistate', 'asset_event', 'partition_key', 'character varying(250)', 'asset_event.partition_key is character varying(250)');
 SELECT col_type_is('tistate', 'asset_event', 'timestamp', 'timestamp with time zone', 'asset_event.timestamp is timestamp with time zone');
-SELECT col_type_is('tistate', 'asset', 'extra', 'jsonb', 'asset.extra is jsonb');
+SELECT col_type_is('tistate', 'asset', 'extra', 'json', 'asset.extra is json, as Airflow''s');
 SELECT col_type_is('tistate', 'dag_run', 'conf', 'jsonb', 'dag_run.conf is jsonb');
 SELECT col_type_is('tistate', 'task_instance', 'id', 'uuid', 'task_instance.id is uuid');
 SELECT col_type_is('tistate', 'task_instance', 'next_kwargs', 'jsonb', 'task_instance.next_kwargs is jsonb');
@@ -221,9 +223,17 @@ SELECT col_type_is('tistate', 'task_instance', 'duration', 'double precision', '
 SELECT col_type_is('tistate', 'task_instance', 'end_date', 'timestamp with time zone', 'task_instance.end_date is timestamp with time zone');
 SELECT col_type_is('tistate', 'task_instance', 'state', 'character varying(20)', 'task_instance.state is character varying(20)');
 SELECT col_type_is('tistate', 'log', 'extra', 'text', 'log.extra is text');
-SELECT col_has_default('tistate', 'asset_event', 'timestamp', 'asset_event.timestamp has a default');
-SELECT col_has_default('tistate', 'asset_dag_run_queue', 'created_at', 'asset_dag_run_queue.created_at has a default');
-SELECT col_has_default('tistate', 'log', 'dttm', 'log.dttm has a default');
+SELECT col_hasnt_default('tistate', 'asset_event', 'timestamp', 'asset_event.timestamp has no default, as Airflow''s');
+SELECT col_hasnt_default('tistate', 'asset_dag_run_queue', 'created_at', 'asset_dag_run_queue.created_at has no default, as Airflow''s');
+SELECT col_hasnt_default('tistate', 'log', 'dttm', 'log.dttm has no default, as Airflow''s');
+-- The standalone copies are exactly the columns recorded as Airflow's (tistate.airflow_column).
+SELECT set_eq($$
+    SELECT c.relname::name, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef
+    FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'tistate' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+      AND c.relname IN (SELECT table_name FROM tistate.airflow_column)
+$$, $$SELECT table_name, column_name, data_type, not_null, has_default FROM tistate.airflow_column$$,
+'the standalone tables have exactly the Airflow columns of tistate.airflow_column');
 
 SELECT * FROM finish();
 ROLLBACK;

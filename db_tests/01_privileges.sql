@@ -54,21 +54,27 @@ $$, :'login_role'), 'the catalog grants the executor login no table privilege in
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc AS p
     WHERE p.pronamespace = 'tistate'::regnamespace AND p.prosecdef
-      AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=pg_catalog, tistate, pg_temp']
+      AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=' || tistate._function_search_path()]
 $$, 'every SECURITY DEFINER function pins search_path (proconfig)');
 SELECT is(rolcanlogin, false, 'tistate_executor is a NOLOGIN group role') FROM pg_roles WHERE rolname = 'tistate_executor';
 
 ------------------------------------------------------------------------------------------------
 -- As the executor login: the whole API works
 ------------------------------------------------------------------------------------------------
+-- The world, made by the admin (in Airflow mode: what the DAG processor and scheduler write).
+\o /dev/null
+SELECT tistate_test.define_dag('{"dag_id": "priv_dag", "owners": "ops", "tasks": [{"task_id": "t", "outlets": [{"type": "Asset", "name": "orders", "uri": "s3://lake/orders"}]}]}');
+\o
+SELECT ti_id AS priv_ti FROM tistate_test.create_dag_run(p_dag_id => 'priv_dag', p_run_id => 'priv_run',
+                                                         p_now => '2025-01-01T00:00:00Z') \gset
+SELECT tistate_test.is_airflow() AS is_airflow \gset
 SET ROLE :"login_role";
 SELECT is(current_user::text, :'login_role', 'running as the executor login');
 SELECT cmp_ok(tistate.schema_version(), '>=', 4, 'schema_version() is callable');
-SELECT lives_ok($$SELECT tistate.define_dag('{"dag_id": "priv_dag", "owners": "ops", "tasks": [{"task_id": "t", "outlets": [{"type": "Asset", "name": "orders", "uri": "s3://lake/orders"}]}]}')$$,
-                'define_dag is callable');
-SELECT ti_id AS priv_ti FROM tistate.create_dag_run(p_dag_id => 'priv_dag', p_run_id => 'priv_run',
-                                                    p_now => '2025-01-01T00:00:00Z') \gset
-SELECT isnt(:'priv_ti'::uuid, NULL::uuid, 'create_dag_run is callable and returns the task instance');
+SELECT CASE WHEN :'is_airflow' THEN throws_ok($$SELECT tistate.define_dag('{"dag_id": "priv_dag2"}')$$, 'TS501', NULL,
+                                              'define_dag is callable (and refused on an Airflow database)')
+            ELSE lives_ok($$SELECT tistate.define_dag('{"dag_id": "priv_dag2"}')$$, 'define_dag is callable') END;
+SELECT isnt(:'priv_ti'::uuid, NULL::uuid, 'the run has its task instance');
 SELECT is(tistate.ti_run(p_ti_id => :'priv_ti', p_payload => '{"state": "running", "hostname": "h", "unixname": "u", "pid": 1, "start_date": "2025-01-01T00:00:00Z"}',
                          p_now => '2025-01-01T00:00:00Z') -> 'dag_run' ->> 'run_id',
           'priv_run', 'ti_run is callable');
@@ -115,9 +121,9 @@ SELECT throws_ok($$SELECT tistate.ti_update_state(p_ti_id => '00000000-0000-0000
 RESET ROLE;
 
 -- The executor login's calls really wrote through the definer's rights.
-SELECT results_eq($$SELECT state::text, try_number FROM tistate.task_instance WHERE dag_id = 'priv_dag'$$,
+SELECT results_eq($$SELECT state::text, try_number FROM task_instance WHERE dag_id = 'priv_dag'$$,
                   $$VALUES ('success', 1)$$, 'the executor login''s transition was applied');
-SELECT is((SELECT count(*)::integer FROM tistate.asset_event WHERE source_dag_id = 'priv_dag'), 1,
+SELECT is((SELECT count(*)::integer FROM asset_event WHERE source_dag_id = 'priv_dag'), 1,
           'the executor login''s success wrote its event');
 
 SELECT * FROM finish();

@@ -85,7 +85,7 @@ CREATE FUNCTION pg_temp.ti(p_run_id text, p_task_id text DEFAULT 'load', p_dag_i
 RETURNS uuid
 LANGUAGE sql
 AS $$
-    SELECT id FROM tistate.task_instance
+    SELECT id FROM task_instance
     WHERE dag_id = p_dag_id AND run_id = p_run_id AND task_id = p_task_id AND map_index = -1;
 $$;
 
@@ -96,8 +96,8 @@ RETURNS uuid
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM tistate.dag_run WHERE dag_id = p_dag_id AND run_id = p_run_id) THEN
-        PERFORM tistate.create_dag_run(p_dag_id => p_dag_id, p_run_id => p_run_id, p_logical_date => p_logical_date,
+    IF NOT EXISTS (SELECT 1 FROM dag_run WHERE dag_id = p_dag_id AND run_id = p_run_id) THEN
+        PERFORM tistate_test.create_dag_run(p_dag_id => p_dag_id, p_run_id => p_run_id, p_logical_date => p_logical_date,
                                        p_now => '2025-01-01T00:00:00Z', p_partition_key => p_partition_key);
     END IF;
     RETURN pg_temp.ti(p_run_id, p_task_id, p_dag_id);
@@ -134,31 +134,42 @@ CREATE FUNCTION pg_temp.asset_id(p_name text)
 RETURNS integer
 LANGUAGE sql
 AS $$
-    SELECT id FROM tistate.asset WHERE name = p_name;
+    SELECT id FROM asset WHERE name = p_name;
 $$;
 
 CREATE FUNCTION pg_temp.alias_id(p_name text)
 RETURNS integer
 LANGUAGE sql
 AS $$
-    SELECT id FROM tistate.asset_alias WHERE name = p_name;
+    SELECT id FROM asset_alias WHERE name = p_name;
 $$;
 
 DO $$
 BEGIN
-    PERFORM tistate.define_dag('{"dag_id": "c_asset", "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}]}}');
-    PERFORM tistate.define_dag('{"dag_id": "c_customers", "schedule": {"assets": [{"name": "customers", "uri": "s3://lake/customers"}]}}');
-    PERFORM tistate.define_dag('{"dag_id": "c_alias", "schedule": {"aliases": ["daily-tables"]}}');
-    PERFORM tistate.define_dag('{"dag_id": "c_name", "schedule": {"name_refs": ["orders"]}}');
-    PERFORM tistate.define_dag('{"dag_id": "c_uri", "schedule": {"uri_refs": ["s3://lake/orders"]}}');
-    PERFORM tistate.define_dag('{"dag_id": "c_paused", "is_paused": true, "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}], "aliases": ["daily-tables"]}}');
-    PERFORM tistate.define_dag('{"dag_id": "c_stale", "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}], "aliases": ["daily-tables"]}}');
-    UPDATE tistate.dag SET is_stale = true WHERE dag_id = 'c_stale';
-    PERFORM tistate.define_dag('{"dag_id": "producer", "owners": "data-team", "tasks": [
+    PERFORM tistate_test.define_dag('{"dag_id": "c_asset", "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}]}}');
+    PERFORM tistate_test.define_dag('{"dag_id": "c_customers", "schedule": {"assets": [{"name": "customers", "uri": "s3://lake/customers"}]}}');
+    PERFORM tistate_test.define_dag('{"dag_id": "c_alias", "schedule": {"aliases": ["daily-tables"]}}');
+    PERFORM tistate_test.define_dag('{"dag_id": "c_name", "schedule": {"name_refs": ["orders"]}}');
+    PERFORM tistate_test.define_dag('{"dag_id": "c_uri", "schedule": {"uri_refs": ["s3://lake/orders"]}}');
+    PERFORM tistate_test.define_dag('{"dag_id": "c_paused", "is_paused": true, "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}], "aliases": ["daily-tables"]}}');
+    PERFORM tistate_test.define_dag('{"dag_id": "c_stale", "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}], "aliases": ["daily-tables"]}}');
+    UPDATE dag SET is_stale = true WHERE dag_id = 'c_stale';
+    PERFORM tistate_test.define_dag('{"dag_id": "producer", "owners": "data-team", "tasks": [
         {"task_id": "load", "max_tries": 2, "outlets": [
             {"type": "Asset", "name": "orders", "uri": "s3://lake/orders"},
             {"type": "Asset", "name": "customers", "uri": "s3://lake/customers"},
             {"type": "AssetAlias", "name": "daily-tables"}]},
         {"task_id": "other"}]}');
 END
+$$;
+
+-- The time a test expects an event or queue row to carry. Standalone: exactly p_now. Airflow mode
+-- stamps them after share-locking the consumer DAGs (tistate._lock_consumers), with the later of
+-- p_now and the clock: any such time reads as the expected one.
+CREATE FUNCTION pg_temp.event_time(p_actual timestamptz, p_expected timestamptz)
+RETURNS timestamptz
+LANGUAGE sql
+AS $$
+    SELECT CASE WHEN tistate_test.is_airflow() AND p_actual BETWEEN p_expected AND clock_timestamp()
+                THEN p_expected ELSE p_actual END;
 $$;

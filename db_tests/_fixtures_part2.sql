@@ -7,26 +7,26 @@
 SET client_min_messages = warning;
 \o /dev/null
 
-SELECT tistate.define_dag('{"dag_id": "p2", "owners": "team-a",
+SELECT tistate_test.define_dag('{"dag_id": "p2", "owners": "team-a",
     "tasks": [{"task_id": "a", "max_tries": 2}, {"task_id": "b"}, {"task_id": "c"}, {"task_id": "d"},
               {"task_id": "td", "is_teardown": true}]}');
-SELECT tistate.define_dag('{"dag_id": "p2ff", "owners": "team-a", "fail_fast": true,
+SELECT tistate_test.define_dag('{"dag_id": "p2ff", "owners": "team-a", "fail_fast": true,
     "tasks": [{"task_id": "boom"}, {"task_id": "running1"}, {"task_id": "queued1"}, {"task_id": "done1"},
               {"task_id": "none1"}, {"task_id": "td", "is_teardown": true}]}');
-SELECT tistate.define_dag('{"dag_id": "cons", "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}]}}');
-SELECT tistate.define_dag('{"dag_id": "cons_name", "schedule": {"name_refs": ["orders"]}}');
-SELECT tistate.define_dag('{"dag_id": "cons_paused", "is_paused": true,
+SELECT tistate_test.define_dag('{"dag_id": "cons", "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}]}}');
+SELECT tistate_test.define_dag('{"dag_id": "cons_name", "schedule": {"name_refs": ["orders"]}}');
+SELECT tistate_test.define_dag('{"dag_id": "cons_paused", "is_paused": true,
     "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}]}}');
-SELECT tistate.define_dag('{"dag_id": "producer", "tasks": [{"task_id": "p",
+SELECT tistate_test.define_dag('{"dag_id": "producer", "tasks": [{"task_id": "p",
     "outlets": [{"type": "Asset", "name": "other", "uri": "s3://lake/other"}]}]}');
 
-SELECT count(*) FROM tistate.create_dag_run('p2', 'r1', '2030-01-01T00:00:00Z', p_now => '2030-01-01T00:00:00Z');
-SELECT count(*) FROM tistate.create_dag_run('p2ff', 'r1', '2030-01-01T00:00:00Z', p_now => '2030-01-01T00:00:00Z');
+SELECT count(*) FROM tistate_test.create_dag_run('p2', 'r1', '2030-01-01T00:00:00Z', p_now => '2030-01-01T00:00:00Z');
+SELECT count(*) FROM tistate_test.create_dag_run('p2ff', 'r1', '2030-01-01T00:00:00Z', p_now => '2030-01-01T00:00:00Z');
 
 -- The live id of a task instance (ids change on up_for_retry).
 CREATE FUNCTION pg_temp.ti(p_dag text, p_task text, p_run text DEFAULT 'r1', p_map_index integer DEFAULT -1)
 RETURNS uuid LANGUAGE sql AS $$
-    SELECT id FROM tistate.task_instance
+    SELECT id FROM task_instance
     WHERE dag_id = p_dag AND task_id = p_task AND run_id = p_run AND map_index = p_map_index;
 $$;
 
@@ -39,8 +39,8 @@ $$;
 
 -- A row of the live task instance by dag/task.
 CREATE FUNCTION pg_temp.row(p_dag text, p_task text, p_run text DEFAULT 'r1')
-RETURNS tistate.task_instance LANGUAGE sql AS $$
-    SELECT * FROM tistate.task_instance WHERE dag_id = p_dag AND task_id = p_task AND run_id = p_run AND map_index = -1;
+RETURNS task_instance LANGUAGE sql AS $$
+    SELECT * FROM task_instance WHERE dag_id = p_dag AND task_id = p_task AND run_id = p_run AND map_index = -1;
 $$;
 
 

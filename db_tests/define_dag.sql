@@ -25,9 +25,9 @@ SELECT is(tistate.define_dag($${
 
 SELECT results_eq($$
     SELECT dag_id::text, owners::text, description, is_paused, is_stale, fail_fast, max_active_runs, timetable_partitioned
-    FROM tistate.dag WHERE dag_id = 'etl'
+    FROM dag WHERE dag_id = 'etl'
 $$, $$ VALUES ('etl', 'data-team', 'nightly etl', false, false, true, 3, false) $$, 'dag row');
-SELECT isnt((SELECT last_parsed_time FROM tistate.dag WHERE dag_id = 'etl'), NULL, 'dag.last_parsed_time is set');
+SELECT isnt((SELECT last_parsed_time FROM dag WHERE dag_id = 'etl'), NULL, 'dag.last_parsed_time is set');
 
 SELECT results_eq($$
     SELECT task_id::text, max_tries, pool::text, pool_slots, queue::text, priority_weight, operator::text, is_teardown, outlets
@@ -42,75 +42,75 @@ $$, $$ VALUES
 $$, 'dag_task rows with defaults and normalised outlets');
 
 SELECT results_eq($$
-    SELECT a.name::text, a.uri::text, a."group"::text, a.extra, act.name IS NOT NULL
-    FROM tistate.asset AS a LEFT JOIN tistate.asset_active AS act ON act.name = a.name AND act.uri = a.uri
+    SELECT a.name::text, a.uri::text, a."group"::text, a.extra::jsonb, act.name IS NOT NULL
+    FROM asset AS a LEFT JOIN asset_active AS act ON act.name = a.name AND act.uri = a.uri
     WHERE a.name IN ('raw', 'staged') ORDER BY a.name
-$$, $$ VALUES ('raw', 's3://lake/raw', '', '{}'::jsonb, true), ('staged', 's3://lake/staged', '', '{}'::jsonb, true) $$,
+$$, $$ VALUES ('raw', 's3://lake/raw', 'asset', '{}'::jsonb, true), ('staged', 's3://lake/staged', 'asset', '{}'::jsonb, true) $$,
    'scheduled and outlet assets are created and active');
-SELECT is((SELECT count(*)::integer FROM tistate.asset WHERE name IN ('raw-by-name', 's3://lake/by-uri') OR uri = 's3://lake/by-uri'), 0,
+SELECT is((SELECT count(*)::integer FROM asset WHERE name IN ('raw-by-name', 's3://lake/by-uri') OR uri = 's3://lake/by-uri'), 0,
           'name and uri refs create no asset');
-SELECT results_eq($$SELECT name::text, "group"::text FROM tistate.asset_alias WHERE name IN ('incoming', 'staged-tables') ORDER BY name$$,
+SELECT results_eq($$SELECT name::text, "group"::text FROM asset_alias WHERE name IN ('incoming', 'staged-tables') ORDER BY name$$,
                   $$VALUES ('incoming', ''), ('staged-tables', '')$$, 'scheduled and outlet aliases are created');
 
-SELECT results_eq($$SELECT a.name::text FROM tistate.dag_schedule_asset_reference AS r JOIN tistate.asset AS a ON a.id = r.asset_id WHERE r.dag_id = 'etl'$$,
+SELECT results_eq($$SELECT a.name::text FROM dag_schedule_asset_reference AS r JOIN asset AS a ON a.id = r.asset_id WHERE r.dag_id = 'etl'$$,
                   $$VALUES ('raw')$$, 'dag_schedule_asset_reference');
-SELECT results_eq($$SELECT al.name::text FROM tistate.dag_schedule_asset_alias_reference AS r JOIN tistate.asset_alias AS al ON al.id = r.alias_id WHERE r.dag_id = 'etl'$$,
+SELECT results_eq($$SELECT al.name::text FROM dag_schedule_asset_alias_reference AS r JOIN asset_alias AS al ON al.id = r.alias_id WHERE r.dag_id = 'etl'$$,
                   $$VALUES ('incoming')$$, 'dag_schedule_asset_alias_reference');
-SELECT results_eq($$SELECT name::text FROM tistate.dag_schedule_asset_name_reference WHERE dag_id = 'etl'$$,
+SELECT results_eq($$SELECT name::text FROM dag_schedule_asset_name_reference WHERE dag_id = 'etl'$$,
                   $$VALUES ('raw-by-name')$$, 'dag_schedule_asset_name_reference');
-SELECT results_eq($$SELECT uri::text FROM tistate.dag_schedule_asset_uri_reference WHERE dag_id = 'etl'$$,
+SELECT results_eq($$SELECT uri::text FROM dag_schedule_asset_uri_reference WHERE dag_id = 'etl'$$,
                   $$VALUES ('s3://lake/by-uri')$$, 'dag_schedule_asset_uri_reference');
-SELECT results_eq($$SELECT r.task_id::text, a.name::text FROM tistate.task_outlet_asset_reference AS r JOIN tistate.asset AS a ON a.id = r.asset_id WHERE r.dag_id = 'etl'$$,
+SELECT results_eq($$SELECT r.task_id::text, a.name::text FROM task_outlet_asset_reference AS r JOIN asset AS a ON a.id = r.asset_id WHERE r.dag_id = 'etl'$$,
                   $$VALUES ('extract', 'staged')$$, 'task_outlet_asset_reference holds the Asset outlets only');
 
 -- Only dag_id is required.
 SELECT is(tistate.define_dag('{"dag_id": "minimal"}'), '{"dag_id": "minimal", "tasks": [], "assets": [], "aliases": []}'::jsonb,
           'a document with only dag_id');
-SELECT results_eq($$SELECT owners::text, is_paused, fail_fast, max_active_runs FROM tistate.dag WHERE dag_id = 'minimal'$$,
+SELECT results_eq($$SELECT owners::text, is_paused, fail_fast, max_active_runs FROM dag WHERE dag_id = 'minimal'$$,
                   $$VALUES (NULL::text, false, false, NULL::integer)$$, 'defaults of a minimal DAG');
 -- Absent, null and empty lists are equivalent.
 SELECT lives_ok($$SELECT tistate.define_dag('{"dag_id": "nulls", "schedule": {"assets": null, "aliases": null, "name_refs": null, "uri_refs": null}, "tasks": null}')$$,
                 'null schedule lists and tasks are accepted');
 SELECT lives_ok($$SELECT tistate.define_dag('{"dag_id": "nulls2", "max_active_runs": 2.0, "tasks": [{"task_id": "t", "outlets": null, "max_tries": 1.0}]}')$$,
                 'integral JSON numbers such as 2.0 are accepted as integers');
-SELECT results_eq($$SELECT max_active_runs FROM tistate.dag WHERE dag_id = 'nulls2'$$, $$VALUES (2)$$, 'max_active_runs 2.0 stored as 2');
+SELECT results_eq($$SELECT max_active_runs FROM dag WHERE dag_id = 'nulls2'$$, $$VALUES (2)$$, 'max_active_runs 2.0 stored as 2');
 
 ------------------------------------------------------------------------------------------------
 -- Upsert: references replaced, tasks replaced, pausing kept unless the document says otherwise
 ------------------------------------------------------------------------------------------------
-UPDATE tistate.dag SET is_paused = true, is_stale = true WHERE dag_id = 'etl';
+UPDATE dag SET is_paused = true, is_stale = true WHERE dag_id = 'etl';
 SELECT lives_ok($$SELECT tistate.define_dag('{
     "dag_id": "etl", "owners": "platform",
     "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}], "aliases": ["daily-tables"],
                  "name_refs": ["customers"], "uri_refs": ["s3://lake/raw"]},
     "tasks": [{"task_id": "extract", "outlets": [{"type": "Asset", "name": "raw", "uri": "s3://lake/raw"}]},
               {"task_id": "load"}]}')$$, 'redefine etl');
-SELECT results_eq($$SELECT owners::text, is_paused, is_stale, fail_fast, max_active_runs FROM tistate.dag WHERE dag_id = 'etl'$$,
+SELECT results_eq($$SELECT owners::text, is_paused, is_stale, fail_fast, max_active_runs FROM dag WHERE dag_id = 'etl'$$,
                   $$VALUES ('platform', true, false, false, NULL::integer)$$,
                   'redefinition: fields replaced, is_paused kept when omitted, is_stale cleared');
 SELECT results_eq($$SELECT task_id::text, max_tries, pool::text FROM tistate.dag_task WHERE dag_id = 'etl' ORDER BY task_id$$,
                   $$VALUES ('extract', 0, 'default_pool'), ('load', 0, 'default_pool')$$,
                   'tasks replaced: removed task deleted, changed task reset, new task added');
-SELECT results_eq($$SELECT a.name::text FROM tistate.dag_schedule_asset_reference AS r JOIN tistate.asset AS a ON a.id = r.asset_id WHERE r.dag_id = 'etl'$$,
+SELECT results_eq($$SELECT a.name::text FROM dag_schedule_asset_reference AS r JOIN asset AS a ON a.id = r.asset_id WHERE r.dag_id = 'etl'$$,
                   $$VALUES ('orders')$$, 'asset schedule replaced');
-SELECT results_eq($$SELECT al.name::text FROM tistate.dag_schedule_asset_alias_reference AS r JOIN tistate.asset_alias AS al ON al.id = r.alias_id WHERE r.dag_id = 'etl'$$,
+SELECT results_eq($$SELECT al.name::text FROM dag_schedule_asset_alias_reference AS r JOIN asset_alias AS al ON al.id = r.alias_id WHERE r.dag_id = 'etl'$$,
                   $$VALUES ('daily-tables')$$, 'alias schedule replaced');
-SELECT results_eq($$SELECT name::text FROM tistate.dag_schedule_asset_name_reference WHERE dag_id = 'etl'$$,
+SELECT results_eq($$SELECT name::text FROM dag_schedule_asset_name_reference WHERE dag_id = 'etl'$$,
                   $$VALUES ('customers')$$, 'name refs replaced');
-SELECT results_eq($$SELECT uri::text FROM tistate.dag_schedule_asset_uri_reference WHERE dag_id = 'etl'$$,
+SELECT results_eq($$SELECT uri::text FROM dag_schedule_asset_uri_reference WHERE dag_id = 'etl'$$,
                   $$VALUES ('s3://lake/raw')$$, 'uri refs replaced');
-SELECT results_eq($$SELECT r.task_id::text, a.name::text FROM tistate.task_outlet_asset_reference AS r JOIN tistate.asset AS a ON a.id = r.asset_id WHERE r.dag_id = 'etl'$$,
+SELECT results_eq($$SELECT r.task_id::text, a.name::text FROM task_outlet_asset_reference AS r JOIN asset AS a ON a.id = r.asset_id WHERE r.dag_id = 'etl'$$,
                   $$VALUES ('extract', 'raw')$$, 'outlet references replaced');
-SELECT is((SELECT count(*)::integer FROM tistate.asset WHERE name IN ('raw', 'staged')), 2,
+SELECT is((SELECT count(*)::integer FROM asset WHERE name IN ('raw', 'staged')), 2,
           'assets are never deleted by a redefinition');
 
 SELECT lives_ok($$SELECT tistate.define_dag('{"dag_id": "etl", "is_paused": false}')$$, 'unpause explicitly');
-SELECT is((SELECT is_paused FROM tistate.dag WHERE dag_id = 'etl'), false, 'is_paused replaced when given');
-SELECT is((SELECT count(*)::integer FROM tistate.dag_schedule_asset_reference WHERE dag_id = 'etl')
-        + (SELECT count(*)::integer FROM tistate.dag_schedule_asset_alias_reference WHERE dag_id = 'etl')
-        + (SELECT count(*)::integer FROM tistate.dag_schedule_asset_name_reference WHERE dag_id = 'etl')
-        + (SELECT count(*)::integer FROM tistate.dag_schedule_asset_uri_reference WHERE dag_id = 'etl')
-        + (SELECT count(*)::integer FROM tistate.task_outlet_asset_reference WHERE dag_id = 'etl')
+SELECT is((SELECT is_paused FROM dag WHERE dag_id = 'etl'), false, 'is_paused replaced when given');
+SELECT is((SELECT count(*)::integer FROM dag_schedule_asset_reference WHERE dag_id = 'etl')
+        + (SELECT count(*)::integer FROM dag_schedule_asset_alias_reference WHERE dag_id = 'etl')
+        + (SELECT count(*)::integer FROM dag_schedule_asset_name_reference WHERE dag_id = 'etl')
+        + (SELECT count(*)::integer FROM dag_schedule_asset_uri_reference WHERE dag_id = 'etl')
+        + (SELECT count(*)::integer FROM task_outlet_asset_reference WHERE dag_id = 'etl')
         + (SELECT count(*)::integer FROM tistate.dag_task WHERE dag_id = 'etl'), 0,
           'a document without schedule and tasks clears every reference and task');
 

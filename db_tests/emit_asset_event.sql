@@ -10,41 +10,42 @@ CREATE TEMP TABLE rp AS SELECT * FROM tistate.emit_asset_event('orders', 's3://l
                                                                p_now => '2030-01-01T00:30:00Z');
 \o
 SELECT is((SELECT queued_dag_ids FROM rp), '{}'::text[], 'partitioned event: no consumer queued');
-SELECT is((SELECT count(*)::integer FROM tistate.asset_dag_run_queue), 0, 'partitioned event: no asset_dag_run_queue row');
-SELECT results_eq($$SELECT partition_key::text, extra FROM tistate.asset_event WHERE id = (SELECT asset_event_id FROM rp)$$,
+SELECT is((SELECT count(*)::integer FROM asset_dag_run_queue), 0, 'partitioned event: no asset_dag_run_queue row');
+SELECT results_eq($$SELECT partition_key::text, extra FROM tistate_test.asset_event WHERE id = (SELECT asset_event_id FROM rp)$$,
                   $$VALUES ('2030-01-01', '{}'::jsonb)$$, 'partitioned event: partition_key stored, extra {} for NULL');
 
 \o /dev/null
 CREATE TEMP TABLE r AS SELECT * FROM tistate.emit_asset_event('orders', 's3://lake/orders', '{"rows": 10}',
                                                               p_now => '2030-01-01T01:00:00Z');
 \o
-SELECT is((SELECT asset_id FROM r), (SELECT id FROM tistate.asset WHERE name = 'orders'), 'result asset_id');
+SELECT is((SELECT asset_id FROM r), (SELECT id FROM asset WHERE name = 'orders'), 'result asset_id');
 SELECT is((SELECT queued_dag_ids FROM r), ARRAY['cons', 'cons_name'], 'consumers by asset and by name ref queued; paused not');
 SELECT results_eq(
     $$SELECT asset_id, extra, "timestamp", partition_key, source_dag_id, source_task_id, source_run_id, ti_id, try_number
-      FROM tistate.asset_event WHERE id = (SELECT asset_event_id FROM r)$$,
+      FROM tistate_test.asset_event WHERE id = (SELECT asset_event_id FROM r)$$,
     $$SELECT (SELECT asset_id FROM r), '{"rows": 10}'::jsonb, '2030-01-01T01:00:00Z'::timestamptz, NULL::varchar,
              NULL::varchar, NULL::varchar, NULL::varchar, NULL::uuid, NULL::integer$$,
     'the event row: extra, timestamp p_now, no partition, no producer');
-SELECT results_eq($$SELECT target_dag_id::text, created_at FROM tistate.asset_dag_run_queue ORDER BY 1$$,
+SELECT results_eq($$SELECT target_dag_id::text, created_at FROM asset_dag_run_queue ORDER BY 1$$,
                   $$VALUES ('cons', '2030-01-01T01:00:00Z'::timestamptz), ('cons_name', '2030-01-01T01:00:00Z')$$,
                   'asset_dag_run_queue rows for the consumers');
 SELECT ok((SELECT asset_event_id FROM r) > (SELECT asset_event_id FROM rp), 'event ids increase');
 
--- A second event keeps the pending queue rows (the earliest created_at wins, as in Airflow).
+-- A second event keeps one queue row per consumer, moved to the newest event's time: the scheduler
+-- consumes events up to it (Airflow keeps the first time and leaves the later events behind).
 \o /dev/null
 CREATE TEMP TABLE r2 AS SELECT * FROM tistate.emit_asset_event(NULL, 's3://lake/orders', '{}', p_now => '2030-01-01T02:00:00Z');
 CREATE TEMP TABLE r3 AS SELECT * FROM tistate.emit_asset_event('orders', NULL, '{}', p_now => '2030-01-01T02:00:00Z');
 \o
 SELECT is((SELECT queued_dag_ids FROM r2), ARRAY['cons', 'cons_name'], 'by uri alone: same asset, same consumers');
 SELECT is((SELECT asset_id FROM r3), (SELECT asset_id FROM r), 'by name alone: same asset');
-SELECT results_eq($$SELECT target_dag_id::text, created_at FROM tistate.asset_dag_run_queue ORDER BY 1$$,
-                  $$VALUES ('cons', '2030-01-01T01:00:00Z'::timestamptz), ('cons_name', '2030-01-01T01:00:00Z')$$,
-                  'queue rows not duplicated, created_at kept');
-SELECT is((SELECT count(*)::integer FROM tistate.asset_event), 4, 'four events in all');
+SELECT results_eq($$SELECT target_dag_id::text, created_at FROM asset_dag_run_queue ORDER BY 1$$,
+                  $$VALUES ('cons', '2030-01-01T02:00:00Z'::timestamptz), ('cons_name', '2030-01-01T02:00:00Z')$$,
+                  'queue rows not duplicated, created_at moved to the newest event');
+SELECT is((SELECT count(*)::integer FROM tistate_test.asset_event), 4, 'four events in all');
 
 -- Errors.
-INSERT INTO tistate.asset (name, uri) VALUES ('retired', 's3://lake/retired');
+INSERT INTO asset (name, uri, "group", extra, created_at, updated_at) VALUES ('retired', 's3://lake/retired', 'asset', '{}', now(), now());
 SELECT throws_ok($$SELECT tistate.emit_asset_event('retired', 's3://lake/retired', '{}')$$, 'TS404', NULL, 'inactive asset: TS404');
 SELECT throws_ok($$SELECT tistate.emit_asset_event('nope', 's3://lake/nope', '{}')$$, 'TS404', NULL, 'unknown asset: TS404');
 SELECT throws_ok($$SELECT tistate.emit_asset_event('orders', 's3://lake/other', '{}')$$, 'TS404', NULL,
@@ -53,7 +54,7 @@ SELECT throws_ok($$SELECT tistate.emit_asset_event('orders', 'airflow://x', '{}'
 SELECT throws_ok($$SELECT tistate.emit_asset_event('orders', 's3://lake/orders', '[1]')$$, 'TS422', NULL, 'extra not an object: TS422');
 SELECT throws_ok($$SELECT tistate.emit_asset_event('orders', 's3://lake/orders', '{}', '  ')$$, 'TS422', NULL, 'blank partition key: TS422');
 SELECT throws_ok($$SELECT tistate.emit_asset_event(NULL, NULL, '{}')$$, 'TS422', NULL, 'neither name nor uri: TS422');
-SELECT is((SELECT count(*)::integer FROM tistate.asset_event), 4, 'refused calls wrote no event');
+SELECT is((SELECT count(*)::integer FROM tistate_test.asset_event), 4, 'refused calls wrote no event');
 
 SELECT * FROM finish();
 ROLLBACK;

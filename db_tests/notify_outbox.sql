@@ -60,7 +60,7 @@ SET LOCAL tistate.notify_events = 'on';
 SELECT pg_temp.running_ti('r3') AS ti3 \gset
 SELECT pg_temp.succeed(:'ti3', '[{"type": "Asset", "name": "orders", "uri": "s3://lake/orders"}]');
 SELECT is((SELECT count(*)::integer FROM tistate.asset_event_outbox), 0, 'on: notifies directly, no outbox row');
-SELECT is((SELECT count(*)::integer FROM tistate.asset_event WHERE ti_id = :'ti3'), 1, 'on: the event was written');
+SELECT is((SELECT count(*)::integer FROM tistate_test.asset_event WHERE ti_id = :'ti3'), 1, 'on: the event was written');
 
 SET LOCAL tistate.notify_events = 'off';
 SELECT pg_temp.running_ti('r4') AS ti4 \gset

@@ -1,6 +1,7 @@
 -- Privileges of the part-2 functions: EXECUTE for tistate_executor on the public ones, nothing for
 -- PUBLIC, no private helper executable by the executor role; signatures and return types.
 BEGIN;
+SET LOCAL search_path = public;  -- type names as written: tistate-qualified
 SELECT plan(23);
 
 CREATE TEMP TABLE part2_public (sig regprocedure, result text) ON COMMIT DROP;
@@ -17,7 +18,7 @@ SELECT ok(NOT EXISTS (SELECT 1 FROM pg_proc AS p, aclexplode(coalesce(p.proacl, 
                       WHERE p.oid = f.sig AND a.grantee = 0),
           format('PUBLIC may not execute %s', f.sig))
 FROM part2_public AS f ORDER BY f.sig::text;
-SELECT ok(p.prosecdef AND 'search_path=pg_catalog, tistate, pg_temp' = ANY (p.proconfig),
+SELECT ok(p.prosecdef AND 'search_path=' || tistate._function_search_path() = ANY (p.proconfig),
           format('%s is SECURITY DEFINER with a pinned search_path', f.sig))
 FROM part2_public AS f JOIN pg_proc AS p ON p.oid = f.sig ORDER BY f.sig::text;
 SELECT is(pg_get_function_result(f.sig), f.result, format('%s returns %s', f.sig, f.result))

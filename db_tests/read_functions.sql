@@ -17,7 +17,7 @@ SELECT pg_temp.succeed(pg_temp.running_ti('run1'),
 CREATE TEMP TABLE retried AS SELECT pg_temp.running_ti('run2') AS old_id;
 SELECT tistate.ti_update_state((SELECT old_id FROM retried),
     '{"state": "up_for_retry", "end_date": "2025-01-01T00:00:30Z"}', p_now => '2025-01-01T00:00:30Z');
-SELECT tistate.ti_queue(pg_temp.ti('run2'), p_now => '2025-01-01T00:01:00Z');
+SELECT tistate_test.ti_queue(pg_temp.ti('run2'), p_now => '2025-01-01T00:01:00Z');
 SELECT tistate.ti_run(pg_temp.ti('run2'), pg_temp.run_payload(), p_now => '2025-01-01T00:01:00Z');
 SELECT pg_temp.succeed(pg_temp.ti('run2'), '[{"type": "Asset", "name": "orders", "uri": "s3://lake/orders"}]');
 CREATE TEMP TABLE doc AS SELECT tistate.ti_get(pg_temp.ti('run1')) AS d;
@@ -163,7 +163,7 @@ CREATE TEMP TABLE read_functions (sig regprocedure) ON COMMIT DROP;
 INSERT INTO read_functions VALUES
     ('tistate.ti_get(uuid, integer)'), ('tistate.ti_list(text, text, text, integer)'), ('tistate.dag_list()'),
     ('tistate.asset_list()'), ('tistate.asset_events(text, text, uuid, integer)');
-SELECT ok(p.prosecdef AND 'search_path=pg_catalog, tistate, pg_temp' = ANY (p.proconfig) AND p.provolatile = 's'
+SELECT ok(p.prosecdef AND 'search_path=' || tistate._function_search_path() = ANY (p.proconfig) AND p.provolatile = 's'
           AND obj_description(f.sig, 'pg_proc') IS NOT NULL
           AND has_function_privilege('tistate_executor', f.sig, 'EXECUTE')
           AND NOT has_function_privilege('public', f.sig, 'EXECUTE'),

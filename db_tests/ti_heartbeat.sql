@@ -11,7 +11,7 @@ SELECT lives_ok(format($$SELECT tistate.ti_heartbeat(%L, 'h1', 42, p_now => '203
                 'heartbeat from the running host and pid');
 SELECT is((pg_temp.row('p2', 'a')).last_heartbeat_at, '2030-01-01T01:00:30Z'::timestamptz, 'last_heartbeat_at = p_now');
 SELECT is((pg_temp.row('p2', 'a')).updated_at, '2030-01-01T01:00:30Z'::timestamptz, 'updated_at = p_now');
-SELECT is((SELECT count(*)::integer FROM tistate.log WHERE task_id = 'a' AND event <> 'running'), 0, 'a heartbeat writes no log row');
+SELECT is((SELECT count(*)::integer FROM log WHERE task_id = 'a' AND event <> 'running'), 0, 'a heartbeat writes no log row');
 SELECT is(pg_get_function_result('tistate.ti_heartbeat(uuid, text, integer, timestamptz, interval)'::regprocedure), 'void',
           'ti_heartbeat returns void');
 

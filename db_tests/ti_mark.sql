@@ -6,44 +6,44 @@ SELECT plan(21);
 
 -- A producer task with an active outlet: marking it success emits nothing.
 \o /dev/null
-SELECT count(*) FROM tistate.create_dag_run('producer', 'r1', '2030-01-01T00:00:00Z', p_now => '2030-01-01T00:00:00Z');
+SELECT count(*) FROM tistate_test.create_dag_run('producer', 'r1', '2030-01-01T00:00:00Z', p_now => '2030-01-01T00:00:00Z');
 CREATE TEMP TABLE r AS SELECT * FROM tistate.ti_mark(pg_temp.ti('producer', 'p'), 'success', 'verified by hand',
                                                      p_now => '2030-01-01T01:00:00Z');
 \o
 SELECT is((SELECT ROW(previous_state, new_state, applied, new_ti_id)::text FROM r), '(queued,success,t,)', 'queued -> success: result');
 SELECT results_eq(
-    $$SELECT state::text, start_date, end_date, duration, try_number, updated_at FROM tistate.task_instance WHERE id = pg_temp.ti('producer', 'p')$$,
+    $$SELECT state::text, start_date, end_date, duration, try_number, updated_at FROM task_instance WHERE id = pg_temp.ti('producer', 'p')$$,
     $$VALUES ('success', '2030-01-01T01:00:00Z'::timestamptz, '2030-01-01T01:00:00Z'::timestamptz, 0::double precision, 1,
               '2030-01-01T01:00:00Z'::timestamptz)$$,
     'mark success: state, start/end_date set when missing, duration, same try');
 SELECT results_eq(
-    $$SELECT event::text, try_number, extra::jsonb, dttm FROM tistate.log WHERE dag_id = 'producer'$$,
+    $$SELECT event::text, try_number, extra::jsonb, dttm FROM log WHERE dag_id = 'producer'$$,
     $$VALUES ('mark success', 1, '{"reason": "verified by hand", "previous_state": "queued", "new_state": "success", "host_name": null}'::jsonb,
               '2030-01-01T01:00:00Z'::timestamptz)$$,
     'mark: log row ''mark success'' with reason and previous state');
-SELECT is((SELECT count(*)::integer FROM tistate.asset_event), 0, 'mark success emits no asset events');
-SELECT is((SELECT count(*)::integer FROM tistate.asset_dag_run_queue), 0, 'mark success queues no consumers');
+SELECT is((SELECT count(*)::integer FROM tistate_test.asset_event), 0, 'mark success emits no asset events');
+SELECT is((SELECT count(*)::integer FROM asset_dag_run_queue), 0, 'mark success queues no consumers');
 
 -- Same state: the no-op, no log row.
 SELECT is((SELECT ROW(previous_state, new_state, applied)::text FROM tistate.ti_mark(pg_temp.ti('producer', 'p'), 'success', 'again')),
           '(success,success,f)', 'success -> success: the no-op');
-SELECT is((SELECT count(*)::integer FROM tistate.log WHERE dag_id = 'producer'), 1, 'no-op: no log row');
+SELECT is((SELECT count(*)::integer FROM log WHERE dag_id = 'producer'), 1, 'no-op: no log row');
 
 -- To none (NULL or 'none'), to running, from running.
 \o /dev/null
 SELECT tistate.ti_mark(pg_temp.ti('producer', 'p'), NULL, 'rerun it', p_now => '2030-01-01T02:00:00Z');
 \o
 SELECT is((pg_temp.row('producer', 'p')).state, NULL, 'mark NULL: no state');
-SELECT is((SELECT event::text FROM tistate.log WHERE dag_id = 'producer' ORDER BY id DESC LIMIT 1), 'mark none', 'log event ''mark none''');
+SELECT is((SELECT event::text FROM log WHERE dag_id = 'producer' ORDER BY id DESC LIMIT 1), 'mark none', 'log event ''mark none''');
 SELECT is((SELECT applied FROM tistate.ti_mark(pg_temp.ti('producer', 'p'), 'none', 'x')), false, '''none'' is the same as NULL');
 \o /dev/null
 SELECT pg_temp.start(pg_temp.ti('p2', 'a'), '2030-01-01T01:00:00Z');
 SELECT tistate.ti_mark(pg_temp.ti('p2', 'a'), 'failed', 'host lost', p_now => '2030-01-01T01:10:00Z');
 \o
 SELECT results_eq(
-    $$SELECT state::text, end_date, duration FROM tistate.task_instance WHERE id = pg_temp.ti('p2', 'a')$$,
+    $$SELECT state::text, end_date, duration FROM task_instance WHERE id = pg_temp.ti('p2', 'a')$$,
     $$VALUES ('failed', '2030-01-01T01:10:00Z'::timestamptz, 600::double precision)$$, 'running -> failed: end_date p_now, duration');
-SELECT is((SELECT extra::jsonb ->> 'host_name' FROM tistate.log WHERE task_id = 'a' AND event = 'mark failed'), 'h1',
+SELECT is((SELECT extra::jsonb ->> 'host_name' FROM log WHERE task_id = 'a' AND event = 'mark failed'), 'h1',
           'the log row keeps the host');
 SELECT is((SELECT applied FROM tistate.ti_mark(pg_temp.ti('p2', 'a'), 'running', 'resurrect')), true, 'failed -> running is allowed');
 
@@ -57,8 +57,8 @@ SELECT tistate.ti_mark(pg_temp.ti('p2', 'b'), 'success', 'done elsewhere');
 SELECT tistate.ti_mark(pg_temp.ti('p2', 'c'), 'scheduled', 'trigger fired by hand');
 \o
 SELECT ok((SELECT next_method IS NULL AND next_kwargs IS NULL AND trigger_id IS NULL AND trigger_timeout IS NULL
-           FROM tistate.task_instance WHERE id = pg_temp.ti('p2', 'b')), 'mark success clears the deferral fields');
-SELECT ok((SELECT next_method = 'm' AND trigger_id IS NOT NULL FROM tistate.task_instance WHERE id = pg_temp.ti('p2', 'c')),
+           FROM task_instance WHERE id = pg_temp.ti('p2', 'b')), 'mark success clears the deferral fields');
+SELECT ok((SELECT next_method = 'm' AND trigger_id IS NOT NULL FROM task_instance WHERE id = pg_temp.ti('p2', 'c')),
           'mark scheduled keeps them');
 
 -- Errors.

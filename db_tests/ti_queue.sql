@@ -12,11 +12,11 @@ CREATE TEMP TABLE r AS SELECT * FROM tistate.ti_queue(pg_temp.ti('p2', 'a'), p_n
 SELECT is((SELECT ROW(previous_state, new_state, applied, new_ti_id)::text FROM r), '(,queued,t,)', 'none -> queued: result');
 SELECT is((SELECT ti_id FROM r), pg_temp.ti('p2', 'a'), 'result ti_id');
 SELECT results_eq(
-    $$SELECT state::text, try_number, queued_dttm, scheduled_dttm, updated_at FROM tistate.task_instance WHERE id = pg_temp.ti('p2', 'a')$$,
+    $$SELECT state::text, try_number, queued_dttm, scheduled_dttm, updated_at FROM task_instance WHERE id = pg_temp.ti('p2', 'a')$$,
     $$VALUES ('queued', 2, '2030-01-01T01:00:00Z'::timestamptz, '2030-01-01T01:00:00Z'::timestamptz, '2030-01-01T01:00:00Z'::timestamptz)$$,
     'none -> queued: try_number + 1, queued_dttm, scheduled_dttm, updated_at');
 SELECT results_eq(
-    $$SELECT event::text, try_number, extra::jsonb, dttm FROM tistate.log WHERE task_id = 'a' AND event = 'queued'$$,
+    $$SELECT event::text, try_number, extra::jsonb, dttm FROM log WHERE task_id = 'a' AND event = 'queued'$$,
     $$VALUES ('queued', 2, '{"previous_state": null, "new_try": true}'::jsonb, '2030-01-01T01:00:00Z'::timestamptz)$$,
     'log row queued with the new try and the previous state');
 
@@ -24,12 +24,12 @@ SELECT results_eq(
 SELECT is((SELECT ROW(previous_state, new_state, applied)::text FROM tistate.ti_queue(pg_temp.ti('p2', 'a'))), '(queued,queued,f)',
           'queued -> queued: the no-op');
 SELECT is((pg_temp.row('p2', 'a')).try_number, 2, 'no-op: try_number unchanged');
-SELECT is((SELECT count(*)::integer FROM tistate.log WHERE task_id = 'a' AND event = 'queued'), 1, 'no-op: no log row');
+SELECT is((SELECT count(*)::integer FROM log WHERE task_id = 'a' AND event = 'queued'), 1, 'no-op: no log row');
 
 -- From scheduled: the try was counted when it was scheduled.
 \o /dev/null
 SELECT tistate.ti_mark(pg_temp.ti('p2', 'b'), 'scheduled', 'test', p_now => '2030-01-01T00:30:00Z');
-UPDATE tistate.task_instance SET scheduled_dttm = '2030-01-01T00:30:00Z' WHERE id = pg_temp.ti('p2', 'b');
+UPDATE task_instance SET scheduled_dttm = '2030-01-01T00:30:00Z' WHERE id = pg_temp.ti('p2', 'b');
 SELECT tistate.ti_queue(pg_temp.ti('p2', 'b'), p_now => '2030-01-01T01:00:00Z');
 \o
 SELECT is((pg_temp.row('p2', 'b')).try_number, 1, 'scheduled -> queued: try_number unchanged');
@@ -63,10 +63,10 @@ SELECT tistate.ti_queue(pg_temp.ti('p2', 'td'), p_now => '2030-01-01T01:05:00Z')
 \o
 SELECT results_eq(
     $$SELECT state::text, try_number, trigger_id, trigger_timeout, next_method::text, next_kwargs
-      FROM tistate.task_instance WHERE id = pg_temp.ti('p2', 'td')$$,
+      FROM task_instance WHERE id = pg_temp.ti('p2', 'td')$$,
     $$VALUES ('queued', 1, NULL::integer, NULL::timestamptz, 'resume', '{"k": 1}'::jsonb)$$,
     'deferred -> queued: same try, trigger_id/trigger_timeout cleared, next_method/next_kwargs kept');
-SELECT is((SELECT count(*)::integer FROM tistate.trigger), 1, 'the trigger row itself is kept (deleting it would cascade to the TI)');
+SELECT is((SELECT count(*)::integer FROM trigger), 1, 'the trigger row itself is kept (deleting it would cascade to the TI)');
 
 -- Refused states: TS409 with previous_state.
 \o /dev/null
@@ -80,7 +80,7 @@ FROM (VALUES ('boom', 'running'), ('done1', 'success'), ('none1', 'failed'), ('q
 SELECT is(pg_temp.error_of(format($$SELECT tistate.ti_queue(%L)$$, pg_temp.ti('p2ff', 'boom'))) -> 'detail' ->> 'previous_state',
           'running', 'TS409 DETAIL previous_state');
 SELECT throws_ok($$SELECT tistate.ti_queue('00000000-0000-7000-8000-000000000000')$$, 'TS404', NULL, 'unknown id: TS404');
-SELECT is((SELECT count(*)::integer FROM tistate.log WHERE dag_id = 'p2ff' AND event = 'queued'), 0, 'refused calls log nothing');
+SELECT is((SELECT count(*)::integer FROM log WHERE dag_id = 'p2ff' AND event = 'queued'), 0, 'refused calls log nothing');
 
 SELECT * FROM finish();
 ROLLBACK;

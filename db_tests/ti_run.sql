@@ -14,14 +14,14 @@ SELECT tistate.ti_run(p_ti_id => :'ti1', p_payload => pg_temp.run_payload(), p_n
 
 SELECT results_eq($$
     SELECT state::text, hostname::text, unixname::text, pid, start_date, end_date, duration, last_heartbeat_at, updated_at, try_number
-    FROM tistate.task_instance WHERE id = pg_temp.ti('r1')
+    FROM task_instance WHERE id = pg_temp.ti('r1')
 $$, $$ VALUES ('running', 'worker-1', 'airflow', 4242, '2025-01-01T00:00:00Z'::timestamptz, NULL::timestamptz,
                NULL::double precision, '2025-01-01T00:00:05Z'::timestamptz, '2025-01-01T00:00:05Z'::timestamptz, 1) $$,
    'queued -> running: state, host, pid, start_date from the payload, heartbeat and updated_at = p_now');
 SELECT results_eq($$
     SELECT dttm, dag_id::text, task_id::text, run_id::text, map_index, try_number, event::text, logical_date, owner::text,
            owner_display_name::text, extra
-    FROM tistate.log WHERE run_id = 'r1'
+    FROM log WHERE run_id = 'r1'
 $$, $$ VALUES ('2025-01-01T00:00:05Z'::timestamptz, 'producer', 'load', 'r1', -1, 1, 'running',
                '2025-01-01T00:00:00Z'::timestamptz, 'data-team', NULL::text, '{"host_name": "worker-1"}') $$,
    'one log row for the transition');
@@ -43,26 +43,26 @@ SELECT is(tistate.ti_run(p_ti_id => pg_temp.queued_ti('r1', 'other'), p_payload 
 SELECT is(tistate.ti_run(p_ti_id => :'ti1', p_payload => pg_temp.run_payload() || '{"start_date": "2025-01-01T00:00:09Z"}',
                          p_now => '2025-01-01T00:00:10Z') -> 'dag_run' ->> 'run_id',
           'r1', 'the same hostname, unixname and pid again: answered with the context');
-SELECT results_eq($$SELECT state::text, start_date, last_heartbeat_at FROM tistate.task_instance WHERE id = pg_temp.ti('r1')$$,
+SELECT results_eq($$SELECT state::text, start_date, last_heartbeat_at FROM task_instance WHERE id = pg_temp.ti('r1')$$,
                   $$VALUES ('running', '2025-01-01T00:00:00Z'::timestamptz, '2025-01-01T00:00:10Z'::timestamptz)$$,
                   'the repeat keeps start_date and refreshes the heartbeat');
-SELECT is((SELECT count(*)::integer FROM tistate.log WHERE run_id = 'r1' AND task_id = 'load'), 1, 'the repeat writes no second log row');
+SELECT is((SELECT count(*)::integer FROM log WHERE run_id = 'r1' AND task_id = 'load'), 1, 'the repeat writes no second log row');
 
 ------------------------------------------------------------------------------------------------
 -- restarting -> running; resuming after a deferral keeps start_date
 ------------------------------------------------------------------------------------------------
 SELECT pg_temp.queued_ti('r2') AS ti2 \gset
-UPDATE tistate.task_instance SET state = 'restarting', max_tries = 0 WHERE id = :'ti2';
+UPDATE task_instance SET state = 'restarting', max_tries = 0 WHERE id = :'ti2';
 SELECT is(tistate.ti_run(p_ti_id => :'ti2', p_payload => pg_temp.run_payload(), p_now => '2025-01-01T00:00:05Z') -> 'should_retry',
           'true'::jsonb, 'restarting -> running, should_retry true for a restart');
-SELECT is((SELECT state::text FROM tistate.task_instance WHERE id = :'ti2'), 'running', 'restarting -> running');
+SELECT is((SELECT state::text FROM task_instance WHERE id = :'ti2'), 'running', 'restarting -> running');
 
 SELECT pg_temp.queued_ti('r3') AS ti3 \gset
-UPDATE tistate.task_instance SET start_date = '2024-12-31T23:00:00Z', next_method = 'execute_complete',
+UPDATE task_instance SET start_date = '2024-12-31T23:00:00Z', next_method = 'execute_complete',
        next_kwargs = '{"event": 1}' WHERE id = :'ti3';
 CREATE TEMP TABLE ctx3 ON COMMIT DROP AS
 SELECT tistate.ti_run(p_ti_id => :'ti3', p_payload => pg_temp.run_payload(), p_now => '2025-01-01T00:00:05Z') AS c;
-SELECT is((SELECT start_date FROM tistate.task_instance WHERE id = :'ti3'), '2024-12-31T23:00:00Z'::timestamptz,
+SELECT is((SELECT start_date FROM task_instance WHERE id = :'ti3'), '2024-12-31T23:00:00Z'::timestamptz,
           'resuming a deferred try keeps its start_date');
 SELECT is((SELECT c ->> 'next_method' FROM ctx3), 'execute_complete', 'context: next_method');
 SELECT is((SELECT c -> 'next_kwargs' FROM ctx3), '{"event": 1}'::jsonb, 'context: next_kwargs');
@@ -85,10 +85,10 @@ SELECT is(pg_temp.tistate_digest(), :'before', 'the rejected calls wrote nothing
 CREATE FUNCTION pg_temp.run_from(p_state text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE v_result jsonb;
 BEGIN
-    UPDATE tistate.task_instance SET state = p_state WHERE id = pg_temp.ti('r4');
+    UPDATE task_instance SET state = p_state WHERE id = pg_temp.ti('r4');
     v_result := pg_temp.error_of(format($q$SELECT tistate.ti_run(p_ti_id => %L, p_payload => %L)$q$,
                                         pg_temp.ti('r4'), pg_temp.run_payload()));
-    UPDATE tistate.task_instance SET state = 'queued' WHERE id = pg_temp.ti('r4');
+    UPDATE task_instance SET state = 'queued' WHERE id = pg_temp.ti('r4');
     RETURN v_result;
 END $$;
 SELECT is((pg_temp.run_from(s) #> '{detail}') - 'message',
@@ -96,7 +96,7 @@ SELECT is((pg_temp.run_from(s) #> '{detail}') - 'message',
           format('%s -> running: TS409 with previous_state %s', coalesce(s, 'none'), coalesce(s, 'null')))
 FROM unnest(ARRAY['success', 'failed', 'skipped', 'removed', 'upstream_failed', 'up_for_retry', 'up_for_reschedule',
                   'deferred', 'scheduled', NULL]) AS s;
-SELECT is((SELECT count(*)::integer FROM tistate.log WHERE run_id = 'r4'), 0, 'no log row for a rejected run');
+SELECT is((SELECT count(*)::integer FROM log WHERE run_id = 'r4'), 0, 'no log row for a rejected run');
 
 ------------------------------------------------------------------------------------------------
 -- TS404, TS410
@@ -104,7 +104,7 @@ SELECT is((SELECT count(*)::integer FROM tistate.log WHERE run_id = 'r4'), 0, 'n
 SELECT is(pg_temp.error_of(format($$SELECT tistate.ti_run(p_ti_id => %L, p_payload => %L)$$,
                                   '01941f29-0000-7000-8000-000000000000', pg_temp.run_payload())) - 'message',
           '{"sqlstate": "TS404", "detail": {"reason": "not_found", "message": "Task Instance not found"}}'::jsonb, 'unknown id: TS404');
-INSERT INTO tistate.task_instance_history (task_instance_id, task_id, dag_id, run_id, map_index, try_number, state, pool, pool_slots)
+INSERT INTO task_instance_history (task_instance_id, task_id, dag_id, run_id, map_index, try_number, state, pool, pool_slots)
 VALUES ('01941f29-0000-7000-8000-0000000000aa', 'load', 'producer', 'r4', -1, 0, 'failed', 'default_pool', 1);
 SELECT is(pg_temp.error_of(format($$SELECT tistate.ti_run(p_ti_id => %L, p_payload => %L)$$,
                                   '01941f29-0000-7000-8000-0000000000aa', pg_temp.run_payload())) ->> 'sqlstate',

@@ -5,13 +5,13 @@ BEGIN;
 SELECT plan(16);
 
 \o /dev/null
-SELECT count(*) FROM tistate.create_dag_run('p2', 'r2', '2030-01-02T00:00:00Z', p_now => '2030-01-02T00:00:00Z');
+SELECT count(*) FROM tistate_test.create_dag_run('p2', 'r2', '2030-01-02T00:00:00Z', p_now => '2030-01-02T00:00:00Z');
 SELECT pg_temp.start(pg_temp.ti('p2', t), '2030-01-01T01:00:00Z') FROM unnest(ARRAY['a', 'd']) AS t;
 \o
 SELECT is(tistate.ti_skip_downstream(pg_temp.ti('p2', 'a'), '["b", ["c", -1], "d", "nope", ["td", 3]]', p_now => '2030-01-01T01:00:05Z'),
           2, 'two task instances skipped (d is running, nope does not exist, td has no map index 3)');
 SELECT results_eq(
-    $$SELECT task_id::text, state::text, start_date, end_date, updated_at FROM tistate.task_instance
+    $$SELECT task_id::text, state::text, start_date, end_date, updated_at FROM task_instance
       WHERE dag_id = 'p2' AND run_id = 'r1' ORDER BY task_id$$,
     $$VALUES ('a', 'running', '2030-01-01T01:00:00Z'::timestamptz, NULL::timestamptz, '2030-01-01T01:00:00Z'::timestamptz),
              ('b', 'skipped', '2030-01-01T01:00:05Z', '2030-01-01T01:00:05Z', '2030-01-01T01:00:05Z'),
@@ -19,9 +19,9 @@ SELECT results_eq(
              ('d', 'running', '2030-01-01T01:00:00Z', NULL, '2030-01-01T01:00:00Z'),
              ('td', 'queued', NULL, NULL, '2030-01-01T00:00:00Z')$$,
     'skipped rows: state, start_date and end_date = p_now; the rest untouched');
-SELECT is((SELECT count(*)::integer FROM tistate.task_instance WHERE run_id = 'r2' AND state = 'queued'), 5, 'another run is untouched');
+SELECT is((SELECT count(*)::integer FROM task_instance WHERE run_id = 'r2' AND state = 'queued'), 5, 'another run is untouched');
 SELECT results_eq(
-    $$SELECT task_id::text, event::text, extra::jsonb, try_number FROM tistate.log WHERE event = 'skipped' ORDER BY task_id$$,
+    $$SELECT task_id::text, event::text, extra::jsonb, try_number FROM log WHERE event = 'skipped' ORDER BY task_id$$,
     $$VALUES ('b', 'skipped', '{"reason": "skip_downstream", "previous_state": "queued", "skipped_by_task_id": "a", "skipped_by_map_index": -1}'::jsonb, 1),
              ('c', 'skipped', '{"reason": "skip_downstream", "previous_state": "queued", "skipped_by_task_id": "a", "skipped_by_map_index": -1}', 1)$$,
     'one log row per skipped task instance');

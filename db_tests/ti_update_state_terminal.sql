@@ -26,11 +26,11 @@ SELECT ok((pg_temp.row('p2', 'a')).next_method IS NULL AND (pg_temp.row('p2', 'a
           'failed: next_method and next_kwargs are SQL NULL');
 SELECT is((pg_temp.row('p2', 'a')).try_number, 1, 'failed: try_number unchanged');
 SELECT results_eq(
-    $$SELECT event::text, try_number, owner::text, logical_date, extra, dttm FROM tistate.log
+    $$SELECT event::text, try_number, owner::text, logical_date, extra, dttm FROM log
       WHERE dag_id = 'p2' AND task_id = 'a' AND event <> 'running'$$,
     $$VALUES ('failed', 1, 'team-a', '2030-01-01T00:00:00Z'::timestamptz, '{"host_name": "h1"}', '2030-01-01T01:30:05Z'::timestamptz)$$,
     'failed: one audit row with owner, logical_date, try and host');
-SELECT is((SELECT count(*)::integer FROM tistate.task_instance WHERE dag_id = 'p2' AND state = 'queued'), 4,
+SELECT is((SELECT count(*)::integer FROM task_instance WHERE dag_id = 'p2' AND state = 'queued'), 4,
           'failed without fail_fast leaves the run''s other task instances alone');
 
 -- The same state again: the no-op.
@@ -38,7 +38,7 @@ SELECT is((SELECT ROW(applied, previous_state, new_state)::text FROM tistate.ti_
               '{"state": "failed", "end_date": "2030-01-01T02:00:00Z"}', p_now => '2030-01-01T02:00:00Z')),
           '(f,failed,failed)', 'failed twice: the no-op (applied=false)');
 SELECT is((pg_temp.row('p2', 'a')).end_date, '2030-01-01T01:30:00Z'::timestamptz, 'no-op: end_date not rewritten');
-SELECT is((SELECT count(*)::integer FROM tistate.log WHERE task_id = 'a' AND event = 'failed'), 1, 'no-op: no audit row');
+SELECT is((SELECT count(*)::integer FROM log WHERE task_id = 'a' AND event = 'failed'), 1, 'no-op: no audit row');
 
 -- Not running: TS409 with previous_state.
 SELECT throws_ok($$SELECT tistate.ti_update_state(pg_temp.ti('p2', 'b'), '{"state": "failed", "end_date": "2030-01-01T02:00:00Z"}')$$,
@@ -58,19 +58,19 @@ SELECT tistate.ti_update_state(pg_temp.ti('p2', 'c'), '{"state": "removed", "end
 SELECT tistate.ti_update_state(pg_temp.ti('p2', 'd'), '{"state": "upstream_failed", "end_date": "2030-01-01T03:00:30Z"}', p_now => '2030-01-01T03:00:31Z');
 \o
 SELECT results_eq(
-    $$SELECT task_id::text, state::text, end_date, duration, updated_at, rendered_map_index::text FROM tistate.task_instance
+    $$SELECT task_id::text, state::text, end_date, duration, updated_at, rendered_map_index::text FROM task_instance
       WHERE dag_id = 'p2' AND task_id IN ('b', 'c', 'd') ORDER BY task_id$$,
     $$VALUES ('b', 'skipped', '2030-01-01T03:00:10Z'::timestamptz, 10::double precision, '2030-01-01T03:00:11Z'::timestamptz, NULL::text),
              ('c', 'removed', '2030-01-01T03:00:20Z', 20, '2030-01-01T03:00:21Z', NULL),
              ('d', 'upstream_failed', '2030-01-01T03:00:30Z', 30, '2030-01-01T03:00:31Z', NULL)$$,
     'skipped, removed, upstream_failed: state, end_date, duration, updated_at');
 SELECT results_eq(
-    $$SELECT task_id::text, event::text, dttm FROM tistate.log
+    $$SELECT task_id::text, event::text, dttm FROM log
       WHERE dag_id = 'p2' AND task_id IN ('b', 'c', 'd') AND event <> 'running' ORDER BY id$$,
     $$VALUES ('b', 'skipped', '2030-01-01T03:00:11Z'::timestamptz), ('c', 'removed', '2030-01-01T03:00:21Z'),
              ('d', 'upstream_failed', '2030-01-01T03:00:31Z')$$,
     'skipped, removed, upstream_failed: one audit row each, event = the state');
-SELECT is((SELECT count(*)::integer FROM tistate.task_instance WHERE dag_id = 'p2' AND task_id = 'td' AND state = 'queued'), 1,
+SELECT is((SELECT count(*)::integer FROM task_instance WHERE dag_id = 'p2' AND task_id = 'td' AND state = 'queued'), 1,
           'terminal states other than failed never fail-fast');
 
 ------------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ SELECT is(pg_temp.error_of(format($$SELECT tistate.ti_update_state(%L, '{"state"
                                                                       pg_temp.ti('p2', 'td'))) -> 'detail' -> 'message'),
           'TS409 DETAIL: reason unsupported_transition, previous and requested state');
 SELECT is((pg_temp.row('p2', 'td')).state::text, 'running', 'a refused target leaves the TI running (Airflow marks it failed)');
-SELECT is((SELECT count(*)::integer FROM tistate.log WHERE task_id = 'td' AND event <> 'running'), 0, 'a refused target writes no log row');
+SELECT is((SELECT count(*)::integer FROM log WHERE task_id = 'td' AND event <> 'running'), 0, 'a refused target writes no log row');
 SELECT is((SELECT applied FROM tistate.ti_update_state(pg_temp.ti('p2', 'b'), '{"state": "skipped", "end_date": "2030-01-01T05:00:00Z"}')),
           false, 'skipped twice: the no-op');
 SELECT throws_ok($$SELECT tistate.ti_update_state(pg_temp.ti('p2', 'b'), '{"state": "queued"}')$$, 'TS409', NULL,
@@ -133,7 +133,7 @@ SELECT * FROM tistate.ti_update_state(pg_temp.ti('p2ff', 'boom'), '{"state": "fa
 \o
 SELECT is((SELECT ROW(new_state, applied)::text FROM ff), '(failed,t)', 'fail-fast: the failing TI is failed');
 SELECT results_eq(
-    $$SELECT task_id::text, state::text, end_date, start_date FROM tistate.task_instance WHERE dag_id = 'p2ff' ORDER BY task_id$$,
+    $$SELECT task_id::text, state::text, end_date, start_date FROM task_instance WHERE dag_id = 'p2ff' ORDER BY task_id$$,
     $$VALUES ('boom', 'failed', '2030-01-02T00:10:00Z'::timestamptz, '2030-01-02T00:00:00Z'::timestamptz),
              ('done1', 'success', '2030-01-02T00:01:00Z', '2030-01-02T00:00:00Z'),
              ('none1', 'skipped', '2030-01-02T00:10:01Z', '2030-01-02T00:01:00Z'),
@@ -144,13 +144,13 @@ SELECT results_eq(
 SELECT is((pg_temp.row('p2ff', 'running1')).duration, 601::double precision, 'fail-fast: duration of the forced failure');
 SELECT results_eq(
     $$SELECT task_id::text, event::text, extra::jsonb ->> 'previous_state', extra::jsonb ->> 'failed_task_id', dttm, owner::text
-      FROM tistate.log WHERE dag_id = 'p2ff' AND event IN ('fail task', 'skip task', 'failed') ORDER BY task_id$$,
+      FROM log WHERE dag_id = 'p2ff' AND event IN ('fail task', 'skip task', 'failed') ORDER BY task_id$$,
     $$VALUES ('boom', 'failed', NULL, NULL, '2030-01-02T00:10:01Z'::timestamptz, 'team-a'),
              ('none1', 'skip task', NULL, 'boom', '2030-01-02T00:10:01Z', 'team-a'),
              ('queued1', 'skip task', 'queued', 'boom', '2030-01-02T00:10:01Z', 'team-a'),
              ('running1', 'fail task', 'running', 'boom', '2030-01-02T00:10:01Z', 'team-a')$$,
     'fail-fast: one log row per stopped TI (fail task / skip task) in the same transaction');
-SELECT is((SELECT count(*)::integer FROM tistate.log WHERE dag_id = 'p2ff' AND task_id = 'td' AND event <> 'running'), 0,
+SELECT is((SELECT count(*)::integer FROM log WHERE dag_id = 'p2ff' AND task_id = 'td' AND event <> 'running'), 0,
           'fail-fast: no log row for the teardown task');
 
 SELECT * FROM finish();

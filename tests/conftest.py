@@ -3,13 +3,23 @@
 A session-wide template database is migrated once with the real migrator; tests get a fresh copy
 (`CREATE DATABASE ... TEMPLATE`), so a test may commit, use several connections or LISTEN freely.
 The server is found through TISTATE_TEST_ADMIN_URL (default: postgres on 127.0.0.1:5432).
+
+Two flavors: a test (or module) marked `both_flavors` runs once on the standalone schema and once on
+a database made by Airflow 3.3.2's own `airflow db migrate` with tistate installed by
+`migrate(flavor="airflow")`. Each test database has the test setup of tests/sql/test_world.sql
+(tistate_test.define_dag / create_dag_run) and `search_path = tistate, public`, so tests name
+Airflow's tables unqualified and find them in either flavor.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,6 +32,21 @@ ADMIN_URL = os.environ.get(
     "TISTATE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 _counter = itertools.count()
+TEST_WORLD_SQL = Path(__file__).resolve().parent / "sql" / "test_world.sql"
+FLAVORS = ("standalone", "airflow")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_flavors: run on the standalone schema and on an Airflow 3.3.2 database"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "flavor" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_flavors"
+    ):
+        metafunc.parametrize("flavor", FLAVORS, scope="session")
 
 
 def dsn_for(database: str) -> str:
@@ -36,6 +61,8 @@ def create_database(name: str, template: str | None = None) -> str:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         clause = f' TEMPLATE "{template}"' if template else ""
         admin.execute(f'CREATE DATABASE "{name}"{clause}')
+        # Tests name Airflow's tables unqualified: tistate's copy or Airflow's, by flavor.
+        admin.execute(f'ALTER DATABASE "{name}" SET search_path = tistate, public')
     return dsn_for(name)
 
 
@@ -44,13 +71,58 @@ def drop_database(name: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def airflow_db_migrate(dsn: str) -> None:
+    """Run Airflow's own `airflow db migrate` on a database (as an Airflow operator would)."""
+    params = conninfo_to_dict(dsn)
+    url = "postgresql+psycopg2://{user}@{host}:{port}/{dbname}".format(
+        user=params.get("user", "postgres"),
+        host=params.get("host", "127.0.0.1"),
+        port=params.get("port", 5432),
+        dbname=params["dbname"],
+    )
+    with tempfile.TemporaryDirectory() as home:
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": home,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        }
+        airflow = Path(sys.executable).with_name("airflow")
+        result = subprocess.run(
+            [str(airflow), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.fixture(scope="session")
-def template_db(worker_id: str) -> Iterator[str]:
-    """Name of a database migrated once by the real runner; copied for each test."""
-    name = f"tistate_tpl_{os.getpid()}_{worker_id}"
-    migrate.migrate(create_database(name))
-    yield name
-    drop_database(name)
+def flavor() -> str:
+    """The flavor of the test's database: standalone unless the test is marked both_flavors."""
+    return "standalone"
+
+
+_templates: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def template_db(worker_id: str, flavor: str) -> Iterator[str]:
+    """Name of a database migrated once by the real runner (per flavor); copied for each test."""
+    if flavor not in _templates:
+        name = f"tistate_tpl_{flavor}_{os.getpid()}_{worker_id}"
+        dsn = create_database(name)
+        if flavor == "airflow":
+            airflow_db_migrate(dsn)
+        migrate.migrate(dsn, flavor=flavor)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(TEST_WORLD_SQL.read_bytes())
+        _templates[flavor] = name
+    yield _templates[flavor]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_templates() -> Iterator[None]:
+    yield
+    for name in _templates.values():
+        drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -126,7 +126,8 @@ BEGIN
     -- Assets and aliases named anywhere in the document exist and are active afterwards
     -- (rows in a fixed order so concurrent definitions cannot deadlock).
     INSERT INTO asset (name, uri, "group", extra, created_at, updated_at)
-    SELECT DISTINCT a ->> 'name', a ->> 'uri', 'asset', '{}'::json, now(), now() FROM jsonb_array_elements(v_assets) AS a
+    SELECT k.name, k.uri, 'asset', '{}', now(), now()
+    FROM (SELECT DISTINCT a ->> 'name' AS name, a ->> 'uri' AS uri FROM jsonb_array_elements(v_assets) AS a) AS k
     ORDER BY 1, 2
     ON CONFLICT (name, uri) DO NOTHING;
     INSERT INTO asset_active (name, uri)

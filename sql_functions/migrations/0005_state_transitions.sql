@@ -499,6 +499,7 @@ DECLARE
     v_missing boolean;
     v_airflow boolean := tistate._is_airflow();
     v_stamp   timestamptz := p_now;
+    v_created jsonb;
 BEGIN
     -- p_outlets and p_events are validated by _normalize_success: arrays of Airflow's AssetProfile
     -- and outlet event objects, read here with Airflow's defaults (absent or null extra = {}).
@@ -658,11 +659,14 @@ BEGIN
             ON CONFLICT (name, uri) DO NOTHING
             RETURNING a.name, a.uri
         )
-        INSERT INTO asset_active (name, uri)
-        SELECT c.name, c.uri FROM created AS c
-        WHERE NOT v_airflow  -- Airflow's scheduler owns asset_active
-        ORDER BY 1, 2
-        ON CONFLICT DO NOTHING;
+        SELECT coalesce(jsonb_agg(jsonb_build_object('name', c.name, 'uri', c.uri)), '[]') INTO v_created FROM created AS c;
+        -- Airflow's scheduler owns asset_active (it activates alias-reached assets itself).
+        IF NOT v_airflow THEN
+            INSERT INTO asset_active (name, uri)
+            SELECT c ->> 'name', c ->> 'uri' FROM jsonb_array_elements(v_created) AS c
+            ORDER BY 1, 2
+            ON CONFLICT DO NOTHING;
+        END IF;
         v_check := false;
     END LOOP;
     events := coalesce(events, '{}');
@@ -837,13 +841,10 @@ BEGIN
     RETURN QUERY
         SELECT tv ->> 'task_id',
                coalesce((tv ->> 'is_teardown')::boolean, (tv -> 'partial_kwargs' ->> 'is_teardown')::boolean, false),
-               coalesce((SELECT jsonb_agg(CASE o ->> '__type'
-                                              WHEN 'asset' THEN jsonb_build_object('type', 'Asset', 'name', ov ->> 'name', 'uri', ov ->> 'uri')
-                                              WHEN 'asset_alias' THEN jsonb_build_object('type', 'AssetAlias', 'name', ov ->> 'name')
-                                              ELSE CASE WHEN ov ? 'name'
-                                                        THEN jsonb_build_object('type', 'AssetNameRef', 'name', ov ->> 'name')
-                                                        ELSE jsonb_build_object('type', 'AssetUriRef', 'uri', ov ->> 'uri') END
-                                          END ORDER BY ord)
+               coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                     'type', CASE o ->> '__type' WHEN 'asset' THEN 'Asset' WHEN 'asset_alias' THEN 'AssetAlias'
+                                                 ELSE CASE WHEN ov ? 'name' THEN 'AssetNameRef' ELSE 'AssetUriRef' END END,
+                                     'name', ov ->> 'name', 'uri', ov ->> 'uri') ORDER BY ord)
                          FROM jsonb_array_elements(tv -> 'outlets') WITH ORDINALITY AS x (o, ord)
                          CROSS JOIN LATERAL (SELECT coalesce(x.o -> '__var', x.o) AS ov) AS y),
                         '[]')

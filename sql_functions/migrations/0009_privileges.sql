@@ -28,7 +28,7 @@ FROM (VALUES
     ('task_instance', 'SELECT'), ('task_instance', 'UPDATE'),
     ('task_instance_history', 'SELECT'), ('task_instance_history', 'INSERT'),
     ('task_reschedule', 'SELECT'), ('task_reschedule', 'INSERT'), ('task_reschedule', 'DELETE'),
-    ('trigger', 'INSERT'), ('log', 'SELECT'), ('log', 'INSERT'),
+    ('trigger', 'SELECT'), ('trigger', 'INSERT'), ('log', 'SELECT'), ('log', 'INSERT'),
     ('asset', 'SELECT'), ('asset', 'INSERT'),
     ('asset_alias', 'SELECT'), ('asset_alias', 'INSERT'),
     ('asset_alias_asset', 'SELECT'), ('asset_alias_asset', 'INSERT'),

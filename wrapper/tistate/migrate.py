@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.sql
 
 # 'tistate' as a number; the same constant appears in sql_functions/psql_migrate.sh.
 ADVISORY_LOCK_KEY = 7_454_871_387_525_470
@@ -313,3 +314,40 @@ def write_snapshot(conninfo: str, directory: Path | None = None) -> list[str]:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content, encoding="utf-8")
     return sorted(files)
+
+
+@dataclass(frozen=True)
+class Compatibility:
+    """What an installed database is, and why tistate could not run safely on it now."""
+
+    flavor: str | None  # None: tistate is not installed
+    airflow_schema: str | None
+    airflow_revision: str | None
+    problems: list[str]
+
+
+def compatibility(conn: psycopg.Connection[Any]) -> Compatibility:
+    """The flavor, the Airflow revision and tistate.compatibility_problems() of a database."""
+    installed = installed_flavor(conn)
+    if installed is None:
+        return Compatibility(None, None, None, [])
+    flavor, schema = installed
+    revision = None
+    if flavor == "airflow" and schema is not None:
+        found = conn.execute(
+            "SELECT to_regclass(format('%I.alembic_version', %s::text)) IS NOT NULL", (schema,)
+        ).fetchone()
+        if found and found[0]:
+            row = conn.execute(
+                psycopg.sql.SQL("SELECT string_agg(version_num, ',') FROM {}.alembic_version").format(
+                    psycopg.sql.Identifier(schema)
+                )
+            ).fetchone()
+            revision = row[0] if row else None
+    has_check = conn.execute(
+        "SELECT to_regprocedure('tistate.compatibility_problems()') IS NOT NULL"
+    ).fetchone()
+    problems: list[str] = []
+    if has_check and has_check[0]:
+        problems = [row[0] for row in conn.execute("SELECT tistate.compatibility_problems()")]
+    return Compatibility(flavor, schema, revision, problems)

@@ -20,7 +20,32 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
 
 
-def migrate_with_progress(url: str, *, target: int | None = None, quiet: bool = False) -> list[str]:
+AirflowFlag = Annotated[
+    bool,
+    typer.Option(
+        "--airflow",
+        help="Install onto a database made by `airflow db migrate` (Airflow 3.3.x): the functions "
+        "run on Airflow's own tables. Refused, with nothing installed, on anything else.",
+    ),
+]
+AirflowSchema = Annotated[
+    str | None,
+    typer.Option(
+        "--airflow-schema",
+        help="The schema of Airflow's tables ([database] sql_alchemy_schema); implies --airflow. "
+        "Default: public.",
+    ),
+]
+
+
+def migrate_with_progress(
+    url: str,
+    *,
+    target: int | None = None,
+    quiet: bool = False,
+    flavor: str | None = None,
+    airflow_schema: str = "public",
+) -> list[str]:
     """Apply pending migrations with a progress bar; returns the files applied."""
     migrations = [m for m in migrate.discover() if target is None or m.version <= target]
     applied: list[str] = []
@@ -38,7 +63,9 @@ def migrate_with_progress(url: str, *, target: int | None = None, quiet: bool = 
             progress.update(task, advance=1, description=migration.filename)
 
         with translate_errors():
-            done = migrate.migrate(url, target=target, on_applied=step)
+            done = migrate.migrate(
+                url, target=target, on_applied=step, flavor=flavor, airflow_schema=airflow_schema
+            )
         applied = [m.filename for m in done]
     return applied
 
@@ -48,11 +75,20 @@ def migrate_with_progress(url: str, *, target: int | None = None, quiet: bool = 
 def migrate_command(
     database_url: DatabaseUrl = None,
     to: Annotated[int | None, typer.Option("--to", help="Stop at this version.")] = None,
+    airflow: AirflowFlag = False,
+    airflow_schema: AirflowSchema = None,
     json_output: JsonOutput = False,
 ) -> None:
     """Apply every pending migration (safe to run concurrently and repeatedly)."""
     url = _db.database_url(database_url)
-    applied = migrate_with_progress(url, target=to, quiet=json_output)
+    flavor = "airflow" if airflow or airflow_schema else None
+    applied = migrate_with_progress(
+        url,
+        target=to,
+        quiet=json_output,
+        flavor=flavor,
+        airflow_schema=airflow_schema or "public",
+    )
     if json_output:
         print_json({"applied": applied, "latest": migrate.latest_version()})
     elif applied:
@@ -65,6 +101,7 @@ def migrate_command(
 def _status(url: str) -> dict[str, object]:
     with translate_errors(), psycopg.connect(url, autocommit=True) as conn:
         recorded = {row.version: row for row in migrate.applied(conn)}
+        compatibility = migrate.compatibility(conn)
         applied_at = {}
         if recorded:
             rows = conn.execute("SELECT version, applied_at FROM tistate.schema_migrations")
@@ -95,6 +132,10 @@ def _status(url: str) -> dict[str, object]:
     return {
         "schema_version": max(recorded, default=0),
         "latest_version": migrate.latest_version(),
+        "flavor": compatibility.flavor,
+        "airflow_schema": compatibility.airflow_schema,
+        "airflow_revision": compatibility.airflow_revision,
+        "problems": compatibility.problems,
         "migrations": migrations,
     }
 
@@ -115,18 +156,38 @@ def status_command(database_url: DatabaseUrl = None, json_output: JsonOutput = F
     console.print(
         f"schema version {status['schema_version']}, this tistate ships {status['latest_version']}"
     )
+    if status["flavor"] == "airflow":
+        console.print(
+            f"flavor airflow: Airflow's tables in schema {status['airflow_schema']}, "
+            f"alembic revision {status['airflow_revision']}"
+        )
+    elif status["flavor"]:
+        console.print("flavor standalone: tistate's own copy of Airflow's tables")
+    for problem in status["problems"]:  # type: ignore[attr-defined]
+        console.print(f"problem: {problem}")
 
 
 @db_app.command("verify")
 @handle_errors
 def verify_command(database_url: DatabaseUrl = None, json_output: JsonOutput = False) -> None:
-    """Check the database's migration history against the bundled files (checksums, versions)."""
+    """Check the migration history against the bundled files, and in Airflow mode the Airflow
+    revision, the columns tistate uses and tistate_owner's grants."""
     url = _db.database_url(database_url)
     with translate_errors(), psycopg.connect(url, autocommit=True) as conn:
         problems = migrate.verify(conn)
+        compatibility = migrate.compatibility(conn)
+        problems += compatibility.problems
         pending = [m.filename for m in migrate.pending(conn)]
     if json_output:
-        print_json({"ok": not problems and not pending, "problems": problems, "pending": pending})
+        print_json(
+            {
+                "ok": not problems and not pending,
+                "flavor": compatibility.flavor,
+                "airflow_revision": compatibility.airflow_revision,
+                "problems": problems,
+                "pending": pending,
+            }
+        )
     else:
         for problem in problems:
             console.print(f"problem: {problem}")
@@ -144,6 +205,10 @@ def verify_command(database_url: DatabaseUrl = None, json_output: JsonOutput = F
         )
     if not json_output:
         console.print("ok: every applied migration matches its file")
+        if compatibility.flavor == "airflow":
+            console.print(
+                f"ok: Airflow revision {compatibility.airflow_revision}, columns and grants as expected"
+            )
 
 
 @db_app.command("sql")
