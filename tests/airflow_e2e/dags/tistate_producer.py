@@ -1,4 +1,4 @@
-"""The producer DAG of the Airflow end-to-end harness (tests/airflow/world.py).
+"""The producer DAG of the Airflow end-to-end harness (tests/airflow_e2e/world.py).
 
 `emit_0` .. `emit_9` each declare one concrete asset outlet; `emit_alias` declares the asset alias
 `tistate_alias` (the worker attaches the real asset to the alias at run time); `cleanup` is a

@@ -1,11 +1,11 @@
 """A real Airflow 3.3 metadata database driven by Airflow's own CLI, for end-to-end tests.
 
-The helpers build a "world": a fresh PostgreSQL database migrated by `airflow db migrate`, the DAGs
-of tests/airflow/dags serialized into it by `airflow dags reserialize`, a producer run whose task
-instances Airflow's scheduler created, and then scheduler loops whose effect on the consumer DAGs
-(asset-triggered runs, the events they consumed, the queue left) is read back. Nothing here
-imitates Airflow: every row Airflow owns is written by an `airflow` command, except the two places
-that play a component this harness does not run (documented where they are):
+The helpers build a "world": a fresh PostgreSQL database migrated by `airflow db migrate`, the
+DAGs of tests/airflow_e2e/dags serialized into it by `airflow dags reserialize`, a producer run
+whose task instances Airflow's scheduler created, and then scheduler loops whose effect on the
+consumer DAGs (asset-triggered runs, the events they consumed, the queue left) is read back.
+Nothing imitates Airflow: every row Airflow owns is written by an `airflow` command, except in
+the two functions that play a component this harness does not run (documented where they are):
 
 - `start_task_instance` plays the API server's `/run` for a worker (task supervisor not run);
 - `emit_asset_event_as_api_server` plays the API server's success path (the control that
@@ -47,7 +47,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
-HOLD_POOL = "tistate_hold"  # the pool every task of tests/airflow/dags uses (0 slots)
+HOLD_POOL = "tistate_hold"  # the pool every task of tests/airflow_e2e/dags uses (0 slots)
 JWT_SECRET = "tistate-airflow-e2e-jwt-secret-not-for-production"
 
 PRODUCER = "tistate_producer"
@@ -112,6 +112,14 @@ class TaskInstanceRow:
     try_number: int
     pool: str
     dag_version_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class ProducerRun:
+    """A manual run of tistate_producer whose TIs Airflow's scheduler created."""
+
+    run_id: str
+    tis: dict[str, TaskInstanceRow]  # by task_id, as read right after the scheduler loop
 
 
 @dataclass(frozen=True)
@@ -306,15 +314,16 @@ def create_world(admin_dsn: str, db_name: str, home: Path, template: str | None 
     return world
 
 
-def start_producer_run(world: World, num_runs: int = 1) -> tuple[str, dict[str, TaskInstanceRow]]:
-    """Trigger the producer and run the scheduler until its task instances exist; returns the
-    run_id and its TIs by task_id (state `scheduled`, held by the 0-slot pool)."""
+def start_producer_run(world: World, num_runs: int = 1) -> ProducerRun:
+    """Trigger the producer and run the scheduler until its task instances exist (one loop is
+    enough): the run is `running`, its TIs `scheduled` (held by the 0-slot pool), the teardown
+    `cleanup` without state (waiting for its upstream tasks)."""
     run_id = trigger(world)
     run_scheduler(world, num_runs)
     tis = task_instances(world, PRODUCER, run_id)
     if len(tis) != len(EMIT_TASKS) + 2:
         raise AssertionError(f"producer run {run_id} has TIs {sorted(tis)}")
-    return run_id, tis
+    return ProducerRun(run_id, tis)
 
 
 # --- reading and writing rows --------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The consumer DAGs of the Airflow end-to-end harness (tests/airflow/world.py).
+"""The consumer DAGs of the Airflow end-to-end harness (tests/airflow_e2e/world.py).
 
 - `consumer_any`: any of asset_0 .. asset_4;
 - `consumer_all`: all of asset_0 .. asset_9;
