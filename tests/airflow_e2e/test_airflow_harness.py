@@ -99,4 +99,97 @@ def test_a_later_event_makes_a_second_run_consuming_only_the_new_event(
     assert second.run_after > first_run.run_after
     assert report.runs["consumer_all"] == []
     assert [q.asset_name for q in report.queued_for("consumer_all")] == ["asset_0", "asset_1"]
+
+
+def test_airflow_execution_api_alias_and_asset_events_trigger_their_consumers(
+    airflow_world: af.World, producer_run: af.ProducerRun
+) -> None:
+    """Control of the SQL stand-in and of the alias path: Airflow's own /run and /state routes."""
+    alias_ti, emit_2 = producer_run.tis[af.ALIAS_TASK], producer_run.tis["emit_2"]
+    for ti in (alias_ti, emit_2):
+        af.queue_task_instance(airflow_world, ti.id)
+    answers = af.execution_api(
+        airflow_world,
+        [
+            {"op": "run", "ti": alias_ti.id},
+            {
+                "op": "succeed",
+                "ti": alias_ti.id,
+                "task_outlets": [{"name": af.ALIAS, "type": "AssetAlias"}],
+                "outlet_events": [
+                    {
+                        "dest_asset_key": {"name": "asset_7", "uri": af.asset_uri(7)},
+                        "extra": {"from": "alias"},
+                        "source_alias_name": af.ALIAS,
+                    }
+                ],
+            },
+            {"op": "run", "ti": emit_2.id},
+            {
+                "op": "succeed",
+                "ti": emit_2.id,
+                "task_outlets": [{"name": "asset_2", "uri": af.asset_uri(2), "type": "Asset"}],
+                "outlet_events": [],
+            },
+        ],
+    )
+    assert [a["op"] for a in answers] == ["run", "succeed", "run", "succeed"]
+    with airflow_world.connect() as conn:
+        events = conn.execute(
+            """SELECT e.id, a.name, exists(SELECT FROM asset_alias_asset_event l
+                                            WHERE l.event_id = e.id) AS via_alias
+                 FROM asset_event e JOIN asset a ON a.id = e.asset_id
+                WHERE e.source_task_id IN (%s, %s) ORDER BY e.id""",
+            (af.ALIAS_TASK, "emit_2"),
+        ).fetchall()
+    by_asset = {row["name"]: row for row in events}
+    assert set(by_asset) == {"asset_7", "asset_2"}
+    assert by_asset["asset_7"]["via_alias"]
+    assert not by_asset["asset_2"]["via_alias"]
+
+    report = af.schedule_consumers(airflow_world, num_runs=1)
+
+    [alias_run] = report.runs["consumer_alias"]
+    assert alias_run.event_ids == (by_asset["asset_7"]["id"],)
+    assert report.runs["consumer_any"][-1].event_ids == (by_asset["asset_2"]["id"],)
+    assert len(report.runs["consumer_any"]) == 3
+    assert report.runs["consumer_all"] == []
+    assert [q.asset_name for q in report.queued_for("consumer_all")] == [
+        "asset_0",
+        "asset_1",
+        "asset_2",
+        "asset_7",
+    ]
+    states = af.task_instances(airflow_world, af.PRODUCER, producer_run.run_id)
+    assert states[af.ALIAS_TASK].state == states["emit_2"].state == "success"
+
+
+def test_consumer_all_runs_once_every_asset_has_an_event(
+    airflow_world: af.World, producer_run: af.ProducerRun
+) -> None:
+    """The remaining assets (3, 4, 5, 6, 8, 9) through the SQL stand-in: one run of consumer_all
+    consuming every event of its ten assets since its references were created."""
+    for i in (3, 4, 5, 6, 8, 9):
+        ti = producer_run.tis[f"emit_{i}"]
+        af.start_task_instance(airflow_world, ti.id)
+        af.emit_asset_event_as_api_server(airflow_world, ti, f"asset_{i}", producer_run.run_id)
+    with airflow_world.connect() as conn:
+        all_events = [
+            row["id"]
+            for row in conn.execute(
+                """SELECT e.id FROM asset_event e JOIN asset a ON a.id = e.asset_id
+                    WHERE a.name = ANY(%s) ORDER BY e.id""",
+                ([af.asset_name(i) for i in range(10)],),
+            ).fetchall()
+        ]
+    assert len(all_events) == 10
+
+    report = af.schedule_consumers(airflow_world, num_runs=1)
+
+    [all_run] = report.runs["consumer_all"]
+    assert all_run.event_ids == tuple(all_events)
+    assert report.queued_for("consumer_all") == []
+    assert len(report.runs["consumer_any"]) == 4  # asset_3, asset_4 in one run (one loop)
+    assert report.runs[af.PAUSED_CONSUMER] == []
+    assert report.queue == []
     print(f"airflow harness timings: {airflow_world.timing_report()}")

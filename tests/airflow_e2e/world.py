@@ -30,9 +30,11 @@ subprocess with the environment of `World.env`; each command's duration is recor
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -350,30 +352,79 @@ def dag_run_state(world: World, dag_id: str, run_id: str) -> str:
     return str(row["state"])
 
 
+def queue_task_instance(world: World, ti_id: uuid.UUID) -> None:
+    """Bring a `scheduled` TI to `queued`, the scheduler's hand-off to its executor, which the
+    0-slot pool prevents (SchedulerJobRunner._executable_task_instances_to_queued: state queued,
+    queued_dttm; queued_by_job_id is left NULL, so no scheduler treats it as its own: neither the
+    orphan reset nor the stuck-in-queued check touches it). Airflow's `/run` accepts only queued or
+    restarting TIs, so `execution_api` needs this first."""
+    with world.connect() as conn:
+        row = conn.execute(
+            """UPDATE task_instance SET state = 'queued', queued_dttm = now(), updated_at = now()
+                WHERE id = %s AND state = 'scheduled' RETURNING id""",
+            (ti_id,),
+        ).fetchone()
+    if row is None:
+        raise LookupError(f"task instance {ti_id} missing or not scheduled")
+
+
 def start_task_instance(
     world: World, ti_id: uuid.UUID, hostname: str = "tistate-e2e-worker", pid: int = 4242
 ) -> None:
-    """Bring a TI to `running` as Airflow's API server does when a worker calls
+    """Bring a TI to `running` with the writes of Airflow's API server when a worker calls
     `PATCH /execution/task-instances/{id}/run` (routes/task_instances.py ti_run): state running,
-    hostname, unixname, pid, start_date (kept if already set), last_heartbeat_at, and try_number
-    is the one the scheduler set when it scheduled the TI.
+    hostname, unixname, pid, start_date (kept when resuming from deferral: next_kwargs set),
+    end_date NULL, last_heartbeat_at now, retry_delay_override and retry_reason NULL; try_number
+    stays the one the scheduler set. Not written: the audit `log` row (event 'running').
 
-    This is a direct UPDATE, playing the worker's `/run`, because the harness runs no task
-    supervisor and no API server. The TI is left with queued_by_job_id NULL (never queued), so
-    the scheduler neither resets it as an orphan nor fails it for a missing heartbeat.
+    A direct UPDATE, playing the worker's `/run` (the harness runs no task supervisor and no API
+    server), fast (no process). It also accepts `scheduled`, so it stands for the scheduler's
+    queueing too; `execution_api` is the slower path through Airflow's own route. The TI keeps
+    queued_by_job_id NULL (no scheduler queued it), so the scheduler neither resets it as an orphan
+    (adopt_or_reset_orphaned_tasks joins the TI's job) nor fails it for a missing heartbeat (that
+    check selects queued_by_job_id = its own job).
     """
     with world.connect() as conn:
         row = conn.execute(
             """UPDATE task_instance
                   SET state = 'running', hostname = %s, unixname = 'airflow', pid = %s,
-                      start_date = coalesce(start_date, now()), last_heartbeat_at = now(),
-                      updated_at = now()
-                WHERE id = %s AND state IN ('scheduled', 'queued', 'restarting', 'up_for_retry')
+                      start_date = CASE WHEN next_kwargs IS NULL OR next_kwargs = 'null'::jsonb
+                                        THEN now() ELSE start_date END,
+                      end_date = NULL, last_heartbeat_at = now(), retry_delay_override = NULL,
+                      retry_reason = NULL, updated_at = now()
+                WHERE id = %s AND state IN ('scheduled', 'queued', 'restarting')
                 RETURNING id""",
             (hostname, pid, ti_id),
         ).fetchone()
     if row is None:
         raise LookupError(f"task instance {ti_id} missing or not in a state /run accepts")
+
+
+def execution_api(world: World, steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Call Airflow's own Execution API routes, in one subprocess (execution_api_call.py):
+    steps like {"op": "run", "ti": id} (PATCH .../run; the TI must be queued or restarting, see
+    `queue_task_instance`) and {"op": "succeed", "ti": id, "task_outlets": [{"name": "asset_0",
+    "uri": "s3://bucket/asset/0", "type": "Asset"}], "outlet_events": [...]} (PATCH .../state,
+    success: Airflow writes asset_event, ADRQ, alias links). The control of the harness: rows
+    written exactly as Airflow's API server writes them. About 5 s a call (imports)."""
+    script = Path(__file__).resolve().parent / "execution_api_call.py"
+    payload = json.dumps(list(steps), default=str)
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(script), payload],
+        env=world.env,
+        cwd=world.home,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    world.record("execution api", time.monotonic() - started)
+    with (world.home / "commands.log").open("a") as log:
+        log.write(f"\n=== execution_api {payload} -> {done.returncode}\n{done.stdout}{done.stderr}")
+    if done.returncode != 0:
+        raise AirflowCommandError(f"execution api {payload}:\n{done.stderr[-4000:]}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
 def asset_ids(world: World) -> dict[str, int]:
