@@ -27,7 +27,7 @@ from airflow.sdk.api.datamodels._generated import AssetProfile
 def main(steps: list[dict[str, Any]]) -> None:
     api = InProcessExecutionAPI()
     client = Client(base_url=None, token="", dry_run=True, transport=api.transport)
-    client.base_url = "http://in-process.invalid./"  # type: ignore[assignment]
+    client.base_url = "http://in-process.invalid./"
     for step in steps:
         ti_id = uuid.UUID(step["ti"])
         when = datetime.now(UTC)

@@ -194,7 +194,11 @@ def drop_database(admin_dsn: str, db_name: str) -> None:
 
 def airflow_env(admin_dsn: str, db_name: str, home: Path) -> dict[str, str]:
     """The environment of every `airflow` command of a world (AIRFLOW__* overrides only)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONFIG", "_AIRFLOW"))
+    }
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -219,11 +223,12 @@ def airflow_env(admin_dsn: str, db_name: str, home: Path) -> dict[str, str]:
 
 
 def airflow(world: World, *args: str, step: str | None = None, timeout: float = 300) -> str:
-    """Run `airflow *args` in the world's environment; returns stdout, raises on failure."""
+    """Run `airflow *args` (`python -m airflow`, this interpreter's Airflow) in the world's
+    environment; returns stdout, raises AirflowCommandError on a non-zero exit."""
     name = step or " ".join(args[:2])
     started = time.monotonic()
     done = subprocess.run(
-        ["airflow", *args],
+        [sys.executable, "-m", "airflow", *args],
         env=world.env,
         cwd=world.home,
         capture_output=True,

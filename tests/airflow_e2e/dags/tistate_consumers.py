@@ -14,9 +14,12 @@ from functools import reduce
 from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetAlias, task
+from airflow.sdk.definitions.asset import BaseAsset
 
 HOLD_POOL = "tistate_hold"
-ASSETS = [Asset(name=f"asset_{i}", uri=f"s3://bucket/asset/{i}") for i in range(10)]
+ASSETS: list[BaseAsset] = [
+    Asset(name=f"asset_{i}", uri=f"s3://bucket/asset/{i}") for i in range(10)
+]
 
 
 def consumer(dag_id: str, schedule: Any, *, paused: bool = False) -> DAG:

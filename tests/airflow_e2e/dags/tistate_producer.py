@@ -11,6 +11,8 @@ their states.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import DAG, Asset, AssetAlias, task, teardown
 
 HOLD_POOL = "tistate_hold"
@@ -43,6 +45,6 @@ with DAG(
         pass
 
     alias_task = emit_alias()
-    teardown = cleanup()
+    teardown_task: Any = cleanup()  # typed Any: the Task SDK types @teardown as a Callable
     for upstream in [*emits, alias_task]:
-        upstream >> teardown
+        upstream >> teardown_task
