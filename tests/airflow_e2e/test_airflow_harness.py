@@ -8,6 +8,8 @@ The tests share one world and run in file order: each builds on the previous one
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from airflow_e2e import world as af
@@ -192,4 +194,28 @@ def test_consumer_all_runs_once_every_asset_has_an_event(
     assert len(report.runs["consumer_any"]) == 4  # asset_3, asset_4 in one run (one loop)
     assert report.runs[af.PAUSED_CONSUMER] == []
     assert report.queue == []
+
+
+def test_an_event_older_than_the_window_still_makes_a_run_but_is_not_consumed(
+    airflow_world: af.World, producer_run: af.ProducerRun
+) -> None:
+    """The ADRQ row alone makes the run; the events it consumes are those with a timestamp in
+    (previous asset_triggered run_after | min(reference created_at) without catchup, newest ADRQ
+    created_at]. A backdated event gives a run with no dagrun_asset_event: assert on event ids."""
+    last = af.consumer_report(airflow_world).runs["consumer_any"][-1]
+    ti = producer_run.tis["emit_7"]
+    af.start_task_instance(airflow_world, ti.id)
+    old = last.run_after - timedelta(seconds=1)
+    event_id = af.emit_asset_event_as_api_server(
+        airflow_world, ti, "asset_0", producer_run.run_id, timestamp=old
+    )
+
+    report = af.schedule_consumers(airflow_world, num_runs=1)
+
+    newest = report.runs["consumer_any"][-1]
+    assert newest.id != last.id
+    assert newest.event_ids == ()
+    assert event_id not in report.event_ids("consumer_any")
+    assert len(report.runs["consumer_all"]) == 1  # asset_0 alone: not ready
+    assert [q.asset_name for q in report.queued_for("consumer_all")] == ["asset_0"]
     print(f"airflow harness timings: {airflow_world.timing_report()}")

@@ -443,13 +443,20 @@ def asset_ids(world: World) -> dict[str, int]:
 
 
 def emit_asset_event_as_api_server(
-    world: World, ti: TaskInstanceRow, asset: str, run_id: str, dag_id: str = PRODUCER
+    world: World,
+    ti: TaskInstanceRow,
+    asset: str,
+    run_id: str,
+    dag_id: str = PRODUCER,
+    *,
+    timestamp: datetime | None = None,
 ) -> int:
     """What Airflow's API server writes for a successful TI with a concrete outlet asset
     (TaskInstance.register_asset_changes_in_db -> AssetManager.register_asset_change): one
     asset_event and one asset_dag_run_queue row per unpaused consumer scheduled on the asset
     (direct, by name or by uri reference), ON CONFLICT DO NOTHING, all at one `now()`. Returns
     the event id. The control for the harness's own test; tistate.ti_update_state replaces it.
+    `timestamp` backdates the event only (the ADRQ rows keep now()), to probe the time window.
     """
     with world.connect() as conn, conn.transaction():
         asset_id = conn.execute(
@@ -462,8 +469,8 @@ def emit_asset_event_as_api_server(
         event = conn.execute(
             """INSERT INTO asset_event (asset_id, extra, source_task_id, source_dag_id,
                                         source_run_id, source_map_index, timestamp)
-               VALUES (%s, '{}'::json, %s, %s, %s, %s, now()) RETURNING id""",
-            (asset_id["id"], ti.task_id, dag_id, run_id, ti.map_index),
+               VALUES (%s, '{}'::json, %s, %s, %s, %s, coalesce(%s, now())) RETURNING id""",
+            (asset_id["id"], ti.task_id, dag_id, run_id, ti.map_index, timestamp),
         ).fetchone()
         assert event is not None
         conn.execute(
