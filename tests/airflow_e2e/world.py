@@ -4,12 +4,17 @@ The helpers build a "world": a fresh PostgreSQL database migrated by `airflow db
 DAGs of tests/airflow_e2e/dags serialized into it by `airflow dags reserialize`, a producer run
 whose task instances Airflow's scheduler created, and then scheduler loops whose effect on the
 consumer DAGs (asset-triggered runs, the events they consumed, the queue left) is read back.
-Nothing imitates Airflow: every row Airflow owns is written by an `airflow` command, except in
-the two functions that play a component this harness does not run (documented where they are):
+Nothing imitates Airflow: every row Airflow owns is written by an `airflow` command or Airflow's
+own code, except in three SQL stand-ins for components this harness does not run (documented
+where they are; fast, no process):
 
-- `start_task_instance` plays the API server's `/run` for a worker (task supervisor not run);
-- `emit_asset_event_as_api_server` plays the API server's success path (the control that
-  `tistate.ti_update_state` replaces in the real test).
+- `queue_task_instance` plays the scheduler's hand-off to an executor (scheduled -> queued);
+- `start_task_instance` plays the API server's `/run` for a worker (-> running);
+- `emit_asset_event_as_api_server` plays the API server's success with an asset outlet (the
+  control that `tistate.ti_update_state` replaces in the real test).
+
+`execution_api` is the slow, exact alternative to the last two: Airflow's own Execution API
+routes (`/run`, `/state`) called in a subprocess.
 
 Nothing of the producer ever executes: every task of every DAG sits in the pool `HOLD_POOL`, which
 `create_world` creates with 0 slots (`airflow pools set`). The scheduler still creates the task
