@@ -201,13 +201,14 @@ def test_an_event_older_than_the_window_still_makes_a_run_but_is_not_consumed(
 ) -> None:
     """The ADRQ row alone makes the run; the events it consumes are those with a timestamp in
     (previous asset_triggered run_after | min(reference created_at) without catchup, newest ADRQ
-    created_at]. A backdated event gives a run with no dagrun_asset_event: assert on event ids."""
+    created_at]. A backdated event gives a run with no dagrun_asset_event: assert on event ids.
+    The TI stays running through the scheduler loop."""
     last = af.consumer_report(airflow_world).runs["consumer_any"][-1]
     ti = producer_run.tis["emit_7"]
     af.start_task_instance(airflow_world, ti.id)
     old = last.run_after - timedelta(seconds=1)
     event_id = af.emit_asset_event_as_api_server(
-        airflow_world, ti, "asset_0", producer_run.run_id, timestamp=old
+        airflow_world, ti, "asset_0", producer_run.run_id, timestamp=old, finish=False
     )
 
     report = af.schedule_consumers(airflow_world, num_runs=1)
@@ -218,4 +219,8 @@ def test_an_event_older_than_the_window_still_makes_a_run_but_is_not_consumed(
     assert event_id not in report.event_ids("consumer_any")
     assert len(report.runs["consumer_all"]) == 1  # asset_0 alone: not ready
     assert [q.asset_name for q in report.queued_for("consumer_all")] == ["asset_0"]
+    # a TI left running by start_task_instance survives a scheduler loop (not reset, not failed)
+    states = af.task_instances(airflow_world, af.PRODUCER, producer_run.run_id)
+    assert states["emit_7"].state == "running"
+    assert states[af.TEARDOWN_TASK].state is None  # still waits for emit_7
     print(f"airflow harness timings: {airflow_world.timing_report()}")

@@ -455,13 +455,15 @@ def emit_asset_event_as_api_server(
     dag_id: str = PRODUCER,
     *,
     timestamp: datetime | None = None,
+    finish: bool = True,
 ) -> int:
     """What Airflow's API server writes for a successful TI with a concrete outlet asset
     (TaskInstance.register_asset_changes_in_db -> AssetManager.register_asset_change): one
     asset_event and one asset_dag_run_queue row per unpaused consumer scheduled on the asset
     (direct, by name or by uri reference), ON CONFLICT DO NOTHING, all at one `now()`. Returns
     the event id. The control for the harness's own test; tistate.ti_update_state replaces it.
-    `timestamp` backdates the event only (the ADRQ rows keep now()), to probe the time window.
+    `timestamp` backdates the event only (the ADRQ rows keep now()), to probe the time window;
+    `finish=False` leaves the TI as it is (else: success, end_date, duration).
     """
     with world.connect() as conn, conn.transaction():
         asset_id = conn.execute(
@@ -491,6 +493,8 @@ def emit_asset_event_as_api_server(
                ON CONFLICT DO NOTHING""",
             {"asset": asset_id["id"]},
         )
+        if not finish:
+            return int(event["id"])
         conn.execute(
             """UPDATE task_instance SET state = 'success', end_date = now(), updated_at = now(),
                       duration = extract(epoch FROM now() - start_date)
