@@ -114,25 +114,9 @@ def test_airflow_execution_api_alias_and_asset_events_trigger_their_consumers(
         airflow_world,
         [
             {"op": "run", "ti": alias_ti.id},
-            {
-                "op": "succeed",
-                "ti": alias_ti.id,
-                "task_outlets": [{"name": af.ALIAS, "type": "AssetAlias"}],
-                "outlet_events": [
-                    {
-                        "dest_asset_key": {"name": "asset_7", "uri": af.asset_uri(7)},
-                        "extra": {"from": "alias"},
-                        "source_alias_name": af.ALIAS,
-                    }
-                ],
-            },
+            {"op": "succeed", "ti": alias_ti.id, **af.success_payload(alias_assets=[7])},
             {"op": "run", "ti": emit_2.id},
-            {
-                "op": "succeed",
-                "ti": emit_2.id,
-                "task_outlets": [{"name": "asset_2", "uri": af.asset_uri(2), "type": "Asset"}],
-                "outlet_events": [],
-            },
+            {"op": "succeed", "ti": emit_2.id, **af.success_payload([2])},
         ],
     )
     assert [a["op"] for a in answers] == ["run", "succeed", "run", "succeed"]

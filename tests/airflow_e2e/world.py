@@ -45,7 +45,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -410,12 +410,49 @@ def start_task_instance(
         raise LookupError(f"task instance {ti_id} missing or not in a state /run accepts")
 
 
+def success_payload(
+    assets: Sequence[int] = (),
+    alias_assets: Sequence[int] = (),
+    extra: dict[str, Any] | None = None,
+    end_date: datetime | None = None,
+) -> dict[str, Any]:
+    """The body a worker's task runner sends to `PATCH .../state` on success
+    (TISuccessStatePayload, task_runner._build_asset_profiles / _serialize_outlet_events): outlets
+    `asset_i` for i in assets, plus, when alias_assets is not empty, the alias `tistate_alias`
+    as an outlet with one alias event per `asset_i` in alias_assets. JSON-ready: pass it to
+    `tistate.ti_update_state` (json.dumps) or as the rest of an `execution_api` "succeed" step."""
+    extra = extra or {}
+    outlets: list[dict[str, Any]] = [
+        {"name": asset_name(i), "uri": asset_uri(i), "type": "Asset"} for i in assets
+    ]
+    events: list[dict[str, Any]] = []
+    if alias_assets:
+        outlets.append({"name": ALIAS, "type": "AssetAlias"})
+        events = [
+            {
+                "source_alias_name": ALIAS,
+                "dest_asset_key": {"name": asset_name(i), "uri": asset_uri(i)},
+                "dest_asset_extra": {},
+                "extra": extra,
+            }
+            for i in alias_assets
+        ]
+    when = end_date or datetime.now(UTC)
+    return {
+        "state": "success",
+        "end_date": when.isoformat(),
+        "task_outlets": outlets,
+        "outlet_events": events,
+        "rendered_map_index": None,
+    }
+
+
 def execution_api(world: World, steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Call Airflow's own Execution API routes, in one subprocess (execution_api_call.py):
     steps like {"op": "run", "ti": id} (PATCH .../run; the TI must be queued or restarting, see
-    `queue_task_instance`) and {"op": "succeed", "ti": id, "task_outlets": [{"name": "asset_0",
-    "uri": "s3://bucket/asset/0", "type": "Asset"}], "outlet_events": [...]} (PATCH .../state,
-    success: Airflow writes asset_event, ADRQ, alias links). The control of the harness: rows
+    `queue_task_instance`) and {"op": "succeed", "ti": id, **success_payload([0])} (PATCH
+    .../state, success: Airflow writes asset_event, ADRQ, alias links; the step's task_outlets
+    and outlet_events are used, end_date is the call's time). The control of the harness: rows
     written exactly as Airflow's API server writes them. About 5 s a call (imports)."""
     script = Path(__file__).resolve().parent / "execution_api_call.py"
     payload = json.dumps(list(steps), default=str)
