@@ -58,6 +58,7 @@ HOLD_POOL = "tistate_hold"  # the pool every task of tests/airflow_e2e/dags uses
 JWT_SECRET = "tistate-airflow-e2e-jwt-secret-not-for-production"
 
 PRODUCER = "tistate_producer"
+BURST_DAG = "tistate_burst"  # one mapped task `emit`, 100 task instances a run
 CONSUMERS = ("consumer_any", "consumer_all", "consumer_alias")  # unpaused by create_world
 PAUSED_CONSUMER = "consumer_paused"  # created paused (is_paused_upon_creation), never unpaused
 ALL_CONSUMERS = (*CONSUMERS, PAUSED_CONSUMER)
@@ -322,7 +323,7 @@ def create_world(admin_dsn: str, db_name: str, home: Path, template: str | None 
     world = migrated_world(admin_dsn, db_name, home, template)
     create_hold_pool(world)
     reserialize(world)
-    unpause(world, [PRODUCER, *CONSUMERS])
+    unpause(world, [PRODUCER, BURST_DAG, *CONSUMERS])
     return world
 
 

@@ -29,6 +29,8 @@ def consumer(dag_id: str, schedule: Any, *, paused: bool = False) -> DAG:
         catchup=False,
         # None: [core] dags_are_paused_at_creation (True); world.unpause() resumes the others
         is_paused_upon_creation=True if paused else None,
+        # Held runs never finish; room for every run a burst test makes (Airflow's default: 16).
+        max_active_runs=1000,
         default_args={"pool": HOLD_POOL},
         tags=["tistate-e2e"],
     ) as dag:
