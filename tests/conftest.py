@@ -118,6 +118,24 @@ def template_db(worker_id: str, flavor: str) -> Iterator[str]:
     yield _templates[flavor]
 
 
+@pytest.fixture(scope="session")
+def airflow_template() -> Iterator[str]:
+    """A database made by Airflow 3.3.2's own `airflow db migrate`, without tistate (copied)."""
+    name = f"tistate_tpl_bare_airflow_{os.getpid()}"
+    airflow_db_migrate(create_database(name))
+    yield name
+    drop_database(name)
+
+
+@pytest.fixture
+def airflow_db_dsn(airflow_template: str) -> Iterator[str]:
+    """A fresh copy of the bare Airflow database, for install tests."""
+    name = f"tistate_af_{os.getpid()}_{next(_counter)}"
+    dsn = create_database(name, template=airflow_template)
+    yield dsn
+    drop_database(name)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_templates() -> Iterator[None]:
     yield

@@ -46,7 +46,7 @@ def test_async_lifecycle_and_concurrent_success(db_dsn: str, conn: Any) -> None:
     assert len(results) == 5
     assert all(r.applied and r.new_state == "success" for r in results)
     assert all(r.queued_dag_ids == ["consumer"] for r in results)
-    events = conn.execute("SELECT count(*) FROM tistate.asset_event").fetchone()[0]
+    events = conn.execute("SELECT count(*) FROM tistate_test.asset_event").fetchone()[0]
     assert events == 5
 
 
@@ -75,7 +75,7 @@ def test_async_transaction_rolls_back(db_dsn: str, conn: Any) -> None:
                     await tx.create_dag_run("missing", "lost", now=NOW)
 
     run(scenario())
-    assert conn.execute("SELECT run_id FROM tistate.dag_run").fetchall() == [("kept",)]
+    assert conn.execute("SELECT run_id FROM dag_run").fetchall() == [("kept",)]
 
 
 def test_async_pool_exhausted(db_dsn: str) -> None:

@@ -146,7 +146,7 @@ DEFINE_CALL = "SELECT tistate.define_dag(p_dag => %s)"
 def fresh_running(conn: psycopg.Connection[Any], world: World, k: int) -> UUID:
     """Task k back to running on its current id, for the next example."""
     ti_id: UUID = conn.execute(
-        "SELECT id FROM tistate.task_instance WHERE dag_id = %s AND task_id = %s",
+        "SELECT id FROM task_instance WHERE dag_id = %s AND task_id = %s",
         [world.dag_id, f"t{k:03d}"],
     ).fetchone()[0]  # type: ignore[index]
     conn.execute(
@@ -204,8 +204,8 @@ def test_ti_update_state_success_payload_with_planted_values(
     if not isinstance(result, Exception):
         assert is_valid_state_update(document), f"SQL accepted an invalid payload: {document}"
         # Undo the events so the next example starts from the same world.
-        bad_conn.execute("DELETE FROM tistate.asset_event WHERE ti_id = %s", [ti_id])
-        bad_conn.execute("DELETE FROM tistate.asset_dag_run_queue")
+        bad_conn.execute("DELETE FROM asset_event WHERE id IN (SELECT event_id FROM tistate.asset_event_producer WHERE ti_id = %s)", [ti_id])
+        bad_conn.execute("DELETE FROM asset_dag_run_queue")
 
 
 @EXAMPLES
@@ -263,7 +263,7 @@ def test_define_dag_arbitrary_json(bad_conn: psycopg.Connection[Any], data: st.D
 # ------------------------------------------------------------------ hostile strings
 HOSTILE = [
     'O\'Brien "quoted" `tick`',
-    "'; DROP TABLE tistate.task_instance; --",
+    "'; DROP TABLE task_instance; --",
     "$$ SELECT 1 $$",
     "\\x00 \\u0000 backslashes \\\\",
     "Ünïcødé ✓ 漢字 🚀 \u200b RTL \u202e",
@@ -307,14 +307,14 @@ def test_hostile_names_and_extras_are_stored_verbatim(
     result = call_sql(bad_conn, STATE_CALL, [ti_id, Jsonb(payload)])
     assert not isinstance(result, Exception), result
     row = bad_conn.execute(
-        "SELECT a.name, e.extra FROM tistate.asset_event AS e"
-        " JOIN tistate.asset AS a ON a.id = e.asset_id WHERE e.ti_id = %s",
+        "SELECT a.name, e.extra FROM tistate_test.asset_event AS e"
+        " JOIN asset AS a ON a.id = e.asset_id WHERE e.ti_id = %s",
         [ti_id],
     ).fetchall()
     assert row == [(asset_name, extra)]
-    bad_conn.execute("DELETE FROM tistate.asset_event WHERE ti_id = %s", [ti_id])
+    bad_conn.execute("DELETE FROM asset_event WHERE id IN (SELECT event_id FROM tistate.asset_event_producer WHERE ti_id = %s)", [ti_id])
     # The tables are all still there (the SQL-looking value was data, not code).
-    assert bad_conn.execute("SELECT count(*) FROM tistate.task_instance").fetchone() != (0,)
+    assert bad_conn.execute("SELECT count(*) FROM task_instance").fetchone() != (0,)
 
 
 def test_nul_escape_is_rejected_cleanly_by_sql(

@@ -73,24 +73,24 @@ def conn(http_dsn: str) -> Iterator[psycopg.Connection[Any]]:
 def reset(conn: psycopg.Connection[Any], ti_id: UUID, state: str = "running") -> None:
     """The task instance back in `state` under the same id (undoing an up_for_retry id swap)."""
     gone = conn.execute(
-        "SELECT dag_id, task_id, run_id, map_index FROM tistate.task_instance_history"
+        "SELECT dag_id, task_id, run_id, map_index FROM task_instance_history"
         " WHERE task_instance_id = %s",
         [ti_id],
     ).fetchone()
     if gone is not None:
         conn.execute(
-            "UPDATE tistate.task_instance SET id = %s WHERE (dag_id, task_id, run_id, map_index)"
+            "UPDATE task_instance SET id = %s WHERE (dag_id, task_id, run_id, map_index)"
             " = (%s, %s, %s, %s)",
             [ti_id, *gone],
         )
         conn.execute(
-            "DELETE FROM tistate.task_instance_history WHERE task_instance_id = %s", [ti_id]
+            "DELETE FROM task_instance_history WHERE task_instance_id = %s", [ti_id]
         )
     conn.execute(
         "SELECT * FROM tistate.ti_mark(p_ti_id => %s, p_state => %s, p_reason => 'reset')",
         [ti_id, state],
     )
-    conn.execute("DELETE FROM tistate.asset_event WHERE ti_id = %s", [ti_id])
+    conn.execute("DELETE FROM asset_event WHERE id IN (SELECT event_id FROM tistate.asset_event_producer WHERE ti_id = %s)", [ti_id])
 
 
 def assert_clean(response: httpx.Response) -> None:
@@ -214,7 +214,7 @@ def test_deeply_nested_extra_is_rejected_or_stored_never_5xx(
     else:
         assert response.status_code == 204, response.text
         stored = conn.execute(
-            "SELECT e.extra FROM tistate.asset_event AS e JOIN tistate.asset AS a"
+            "SELECT e.extra FROM tistate_test.asset_event AS e JOIN asset AS a"
             " ON a.id = e.asset_id WHERE e.ti_id = %s AND a.name = %s",
             [ti_id, http_world.asset(2)["name"]],
         ).fetchone()
@@ -263,7 +263,7 @@ def test_hostile_strings_round_trip_over_http(
 ) -> None:
     ti_id = http_world.ti_ids[4]
     reset(conn, ti_id)
-    value = '\'; DELETE FROM tistate.asset_event; -- "q" Ünïcødé 🚀 \\u0000-not-a-nul'
+    value = '\'; DELETE FROM tistate_test.asset_event; -- "q" Ünïcødé 🚀 \\u0000-not-a-nul'
     payload = http_world.payload(4)
     payload["outlet_events"][0]["extra"] = {value: [value]}
     payload["rendered_map_index"] = value
@@ -272,12 +272,12 @@ def test_hostile_strings_round_trip_over_http(
     )
     assert response.status_code == 204, response.text
     row = conn.execute(
-        "SELECT rendered_map_index FROM tistate.task_instance WHERE id = %s", [ti_id]
+        "SELECT rendered_map_index FROM task_instance WHERE id = %s", [ti_id]
     ).fetchone()
     assert row == (value,)
     extras = [
         r[0]
-        for r in conn.execute("SELECT extra FROM tistate.asset_event WHERE ti_id = %s", [ti_id])
+        for r in conn.execute("SELECT extra FROM tistate_test.asset_event WHERE ti_id = %s", [ti_id])
     ]
     assert {value: [value]} in extras
 

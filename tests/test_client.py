@@ -118,7 +118,7 @@ def test_success_with_alias_events_and_no_op_retry(client: Client, conn: Any) ->
     again = client.ti_update_state(tis["load"], payload, now=NOW)
     assert again.applied is False
     assert again.asset_event_ids == result.asset_event_ids
-    count = conn.execute("SELECT count(*) FROM tistate.asset_event").fetchone()[0]
+    count = conn.execute("SELECT count(*) FROM tistate_test.asset_event").fetchone()[0]
     assert count == 2
 
 
@@ -171,7 +171,7 @@ def test_gone_for_an_archived_id(client: Client, conn: Any) -> None:
     tis = _setup(client)
     archived = uuid4()
     conn.execute(
-        "INSERT INTO tistate.task_instance_history (task_instance_id, task_id, dag_id, run_id,"
+        "INSERT INTO task_instance_history (task_instance_id, task_id, dag_id, run_id,"
         " try_number, pool, pool_slots) VALUES (%s, 'load', 'producer', 'run1', 0, 'p', 1)",
         (archived,),
     )
@@ -186,7 +186,7 @@ def test_lock_timeout_is_retryable(client: Client, db_dsn: str) -> None:
     _running(client, tis["load"])
     with psycopg.connect(db_dsn) as holder:
         holder.execute(
-            "SELECT 1 FROM tistate.task_instance WHERE id = %s FOR UPDATE", (tis["load"],)
+            "SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", (tis["load"],)
         )
         with pytest.raises(errors.LockTimeoutError) as caught:
             client.ti_update_state(tis["load"], _success(), lock_timeout=0.05)
@@ -203,7 +203,7 @@ def test_transaction_groups_calls_and_rolls_back(client: Client, conn: Any) -> N
         seen = tx.ti_list(dag_id="producer") if _has_reads(conn) else None
         if seen is not None:
             assert len(seen) == 2
-    assert conn.execute("SELECT count(*) FROM tistate.dag_run").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM dag_run").fetchone()[0] == 1
 
     class Boom(Exception):
         pass
@@ -211,14 +211,14 @@ def test_transaction_groups_calls_and_rolls_back(client: Client, conn: Any) -> N
     with pytest.raises(Boom), client.transaction() as tx:
         tx.create_dag_run("producer", "rolled-back", now=NOW)
         raise Boom
-    runs = conn.execute("SELECT run_id FROM tistate.dag_run ORDER BY 1").fetchall()
+    runs = conn.execute("SELECT run_id FROM dag_run ORDER BY 1").fetchall()
     assert runs == [("together",)]
 
     # An error inside the transaction rolls back the earlier calls too.
     with pytest.raises(errors.NotFoundError), client.transaction() as tx:
         tx.create_dag_run("producer", "half", now=NOW)
         tx.create_dag_run("missing", "half", now=NOW)
-    assert conn.execute("SELECT count(*) FROM tistate.dag_run").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM dag_run").fetchone()[0] == 1
 
 
 def _has_reads(conn: Any) -> bool:
@@ -303,7 +303,7 @@ def test_queue_mark_and_skip_downstream(client: Client, conn: Any) -> None:
     assert caught.value.field == "reason"
     _running(client, tis["load"])
     assert client.ti_skip_downstream(tis["load"], ["report"], now=NOW) == 1
-    state = conn.execute("SELECT state FROM tistate.task_instance WHERE id = %s", (tis["report"],))
+    state = conn.execute("SELECT state FROM task_instance WHERE id = %s", (tis["report"],))
     assert state.fetchone() == ("skipped",)
     # A running task instance is never skipped ([task_id, map_index] form).
     assert client.ti_skip_downstream(tis["load"], [("load", -1)]) == 0

@@ -29,10 +29,10 @@ RETRY = {"state": "up_for_retry", "end_date": "2030-01-01T00:05:00Z", "retry_rea
 def ti_id(conn: psycopg.Connection[Any]) -> UUID:
     """A running task instance on host h1, pid 42."""
     conn.execute(
-        "SELECT tistate.define_dag(%s)", [Jsonb({"dag_id": "cc", "tasks": [{"task_id": "t"}]})]
+        "SELECT tistate_test.define_dag(%s)", [Jsonb({"dag_id": "cc", "tasks": [{"task_id": "t"}]})]
     )
     row = conn.execute(
-        "SELECT ti_id FROM tistate.create_dag_run('cc', 'r1', p_now => %s)", [T0]
+        "SELECT ti_id FROM tistate_test.create_dag_run('cc', 'r1', p_now => %s)", [T0]
     ).fetchone()
     assert row is not None
     payload = {
@@ -118,7 +118,7 @@ def test_heartbeat_fails_fast_behind_a_held_row_then_succeeds(
         holder.commit()
         beater.execute(HEARTBEAT_300MS, [ti_id, T0 + timedelta(seconds=31)])
     row = conn.execute(
-        "SELECT last_heartbeat_at FROM tistate.task_instance WHERE id = %s", [ti_id]
+        "SELECT last_heartbeat_at FROM task_instance WHERE id = %s", [ti_id]
     ).fetchone()
     assert row is not None and row[0] == T0 + timedelta(seconds=31)
 
@@ -171,15 +171,15 @@ def test_two_retries_race_exactly_one_applies(
         assert job.result(timeout=10) == "TS410"
 
     history = conn.execute(
-        "SELECT task_instance_id, try_number, state FROM tistate.task_instance_history"
+        "SELECT task_instance_id, try_number, state FROM task_instance_history"
     ).fetchall()
     assert history == [(ti_id, 1, "failed")]
     live = conn.execute(
-        "SELECT id, state, try_number FROM tistate.task_instance WHERE dag_id = 'cc'"
+        "SELECT id, state, try_number FROM task_instance WHERE dag_id = 'cc'"
     ).fetchall()
     assert live == [(new_id, "up_for_retry", 1)]
     logged = conn.execute(
-        "SELECT count(*) FROM tistate.log WHERE event = 'up_for_retry'"
+        "SELECT count(*) FROM log WHERE event = 'up_for_retry'"
     ).fetchone()
     assert logged == (1,)
 

@@ -67,12 +67,12 @@ def define_world(conn: psycopg.Connection[Any], *, aliased_assets_exist: bool) -
     if aliased_assets_exist:
         dags.append({"dag_id": "c_tables", "is_paused": True, "schedule": {"assets": [T1, T2]}})
     for dag in dags:
-        conn.execute("SELECT tistate.define_dag(p_dag => %s)", [Jsonb(dag)])
+        conn.execute("SELECT tistate_test.define_dag(p_dag => %s)", [Jsonb(dag)])
 
 
 def running_tis(conn: psycopg.Connection[Any], run_id: str) -> list[uuid.UUID]:
     rows = conn.execute(
-        "SELECT ti_id FROM tistate.create_dag_run(p_dag_id => 'producer', p_run_id => %s)"
+        "SELECT ti_id FROM tistate_test.create_dag_run(p_dag_id => 'producer', p_run_id => %s)"
         " ORDER BY task_id",
         [run_id],
     ).fetchall()
@@ -145,7 +145,7 @@ def connect(db_dsn: str) -> Iterator[Callable[..., psycopg.Connection[Any]]]:
 
 def event_count(conn: psycopg.Connection[Any], ti_id: uuid.UUID) -> int:
     row = conn.execute(
-        "SELECT count(*) FROM tistate.asset_event WHERE ti_id = %s", [ti_id]
+        "SELECT count(*) FROM tistate_test.asset_event WHERE ti_id = %s", [ti_id]
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -176,8 +176,8 @@ def test_second_caller_fails_fast_with_lock_timeout(
     # The failed call wrote nothing (and A's writes are not visible before A commits).
     assert event_count(other, ti_id) == 0
     row = other.execute(
-        "SELECT state, (SELECT count(*) FROM tistate.log WHERE event = 'success')"
-        " FROM tistate.task_instance WHERE id = %s",
+        "SELECT state, (SELECT count(*) FROM log WHERE event = 'success')"
+        " FROM task_instance WHERE id = %s",
         [ti_id],
     ).fetchone()
     assert row == ("running", 0)
@@ -229,25 +229,25 @@ def check_outcome(conn: psycopg.Connection[Any], ti_ids: list[uuid.UUID]) -> Non
     for ti_id in ti_ids:
         assert event_count(conn, ti_id) == EVENTS_PER_COMPLETION
     queue = conn.execute(
-        "SELECT a.name, q.target_dag_id FROM tistate.asset_dag_run_queue AS q"
-        " JOIN tistate.asset AS a ON a.id = q.asset_id"
+        "SELECT a.name, q.target_dag_id FROM asset_dag_run_queue AS q"
+        " JOIN asset AS a ON a.id = q.asset_id"
     ).fetchall()
     assert len(queue) == len(set(queue))
     assert set(queue) == EXPECTED_QUEUE
     links = conn.execute(
-        "SELECT al.name, a.name FROM tistate.asset_alias_asset AS l"
-        " JOIN tistate.asset_alias AS al ON al.id = l.alias_id"
-        " JOIN tistate.asset AS a ON a.id = l.asset_id ORDER BY 1, 2"
+        "SELECT al.name, a.name FROM asset_alias_asset AS l"
+        " JOIN asset_alias AS al ON al.id = l.alias_id"
+        " JOIN asset AS a ON a.id = l.asset_id ORDER BY 1, 2"
     ).fetchall()
     assert links == [("daily", "t1"), ("weekly", "t1"), ("weekly", "t2")]
     alias_events = conn.execute(
-        "SELECT count(*) FROM tistate.asset_alias_asset_event AS l"
-        " JOIN tistate.asset_event AS e ON e.id = l.event_id WHERE e.ti_id = ANY(%s)",
+        "SELECT count(*) FROM asset_alias_asset_event AS l"
+        " JOIN tistate_test.asset_event AS e ON e.id = l.event_id WHERE e.ti_id = ANY(%s)",
         [ti_ids],
     ).fetchone()
     assert alias_events == (3 * len(ti_ids),)
     states = conn.execute(
-        "SELECT DISTINCT state FROM tistate.task_instance WHERE id = ANY(%s)", [ti_ids]
+        "SELECT DISTINCT state FROM task_instance WHERE id = ANY(%s)", [ti_ids]
     ).fetchall()
     assert states == [("success",)]
 
@@ -298,12 +298,12 @@ def test_interleaved_completions_do_not_deadlock(
     # A warm-up completion creates the alias links, so B does not stop at them but reaches the
     # queue; then the queue is emptied so that A and B both insert every queue key.
     setup.execute(CALL, [ti_warm, forward])
-    setup.execute("DELETE FROM tistate.asset_dag_run_queue")
+    setup.execute("DELETE FROM asset_dag_run_queue")
 
     gate = connect(autocommit=False)
     gate.execute(
-        "INSERT INTO tistate.asset_dag_run_queue (asset_id, target_dag_id)"
-        " SELECT id, 'c_all' FROM tistate.asset WHERE name = 'customers'"
+        "INSERT INTO asset_dag_run_queue (asset_id, target_dag_id)"
+        " SELECT id, 'c_all' FROM asset WHERE name = 'customers'"
     )
     a = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_a, payload_a, "20 s"])
     a.start()
@@ -337,11 +337,11 @@ def test_retry_after_commit_is_a_noop(connect: Callable[..., psycopg.Connection[
 
     def counts() -> tuple[Any, ...] | None:
         return setup.execute(
-            "SELECT (SELECT count(*) FROM tistate.asset_event),"
-            " (SELECT count(*) FROM tistate.asset_alias_asset_event),"
-            " (SELECT count(*) FROM tistate.asset_dag_run_queue),"
-            " (SELECT count(*) FROM tistate.log),"
-            " (SELECT updated_at FROM tistate.task_instance WHERE id = %s)",
+            "SELECT (SELECT count(*) FROM tistate_test.asset_event),"
+            " (SELECT count(*) FROM asset_alias_asset_event),"
+            " (SELECT count(*) FROM asset_dag_run_queue),"
+            " (SELECT count(*) FROM log),"
+            " (SELECT updated_at FROM task_instance WHERE id = %s)",
             [ti_id],
         ).fetchone()
 
@@ -370,7 +370,7 @@ def blocked_call(
     ti_id = running_tis(setup, f"r_{uuid.uuid4().hex[:6]}")[0]
     payload = success([], [])
     holder = connect(autocommit=False)
-    holder.execute("SELECT 1 FROM tistate.task_instance WHERE id = %s FOR UPDATE", [ti_id])
+    holder.execute("SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", [ti_id])
     other = connect()
     if guc is not None:
         other.execute("SELECT set_config('tistate.lock_timeout', %s, false)", [guc])
@@ -436,9 +436,9 @@ def test_duplicate_waiting_for_the_row_answers_the_noop_and_keeps_no_events(
     assert result[1:4] == ("success", "success", False)
     assert result[4] == first[4], "the no-op reports the winner's events"
     assert event_count(setup, ti_id) == 2
-    links = setup.execute("SELECT count(*) FROM tistate.asset_alias_asset_event").fetchone()
+    links = setup.execute("SELECT count(*) FROM asset_alias_asset_event").fetchone()
     assert links == (1,)
-    logs = setup.execute("SELECT count(*) FROM tistate.log WHERE event = 'success'").fetchone()
+    logs = setup.execute("SELECT count(*) FROM log WHERE event = 'success'").fetchone()
     assert logs == (1,)
 
 
@@ -480,7 +480,7 @@ def test_task_that_becomes_running_before_the_lock_is_registered_under_the_lock(
     setup = connect()
     define_world(setup, aliased_assets_exist=False)
     rows = setup.execute(
-        "SELECT ti_id FROM tistate.create_dag_run(p_dag_id => 'producer', p_run_id => 'r1')"
+        "SELECT ti_id FROM tistate_test.create_dag_run(p_dag_id => 'producer', p_run_id => 'r1')"
         " ORDER BY task_id"
     ).fetchall()
     ti_id = rows[0][0]
@@ -508,16 +508,16 @@ def test_task_that_becomes_running_before_the_lock_is_registered_under_the_lock(
     assert result[4] == [
         r[0]
         for r in setup.execute(
-            "SELECT id FROM tistate.asset_event WHERE ti_id = %s ORDER BY id", [ti_id]
+            "SELECT id FROM tistate_test.asset_event WHERE ti_id = %s ORDER BY id", [ti_id]
         ).fetchall()
     ]
     assert sorted(result[5]) == ["c_all", "c_daily", "c_orders"]
     log = setup.execute(
-        "SELECT event, extra FROM tistate.log WHERE dag_id = 'producer' ORDER BY id"
+        "SELECT event, extra FROM log WHERE dag_id = 'producer' ORDER BY id"
     ).fetchall()
     assert [e for e, _ in log] == ["running", "success"]
     assert log[1][1] == '{"host_name": "worker"}'
     state = setup.execute(
-        "SELECT state, duration FROM tistate.task_instance WHERE id = %s", [ti_id]
+        "SELECT state, duration FROM task_instance WHERE id = %s", [ti_id]
     ).fetchone()
     assert state == ("success", 60.0)

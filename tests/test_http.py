@@ -152,7 +152,7 @@ def test_success_writes_events_and_repeats_as_a_200_no_op(
     assert dags.state(ti) == "success"
     with psycopg.connect(module_dsn) as conn:
         events = conn.execute(
-            "SELECT count(*) FROM tistate.asset_event WHERE ti_id = %s", (ti,)
+            "SELECT count(*) FROM tistate_test.asset_event WHERE ti_id = %s", (ti,)
         ).fetchone()
     assert events is not None and events[0] >= 1
 
@@ -271,7 +271,7 @@ def test_lock_timeout_answers_retryable_503(
 ) -> None:
     ti = dags.running()
     with psycopg.connect(module_dsn) as holder:
-        holder.execute("SELECT 1 FROM tistate.task_instance WHERE id = %s FOR UPDATE", (ti,))
+        holder.execute("SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", (ti,))
         response = put_heartbeat(http, ti, "worker-1", 100)
         state = patch(http, ti, "state", success_payload())
         holder.rollback()
@@ -545,7 +545,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(
             result["response"] = patch(http, ti, "state", success_payload())
 
     with psycopg.connect(module_dsn) as holder:
-        holder.execute("SELECT 1 FROM tistate.task_instance WHERE id = %s FOR UPDATE", (ti,))
+        holder.execute("SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", (ti,))
         worker = threading.Thread(target=call)
         worker.start()
         wait_for_lock_waiters(module_dsn, 1)
@@ -672,7 +672,7 @@ def test_statement_timeout_answers_retryable_503(
         srv.client() as http,
         psycopg.connect(module_dsn) as holder,
     ):
-        holder.execute("SELECT 1 FROM tistate.task_instance WHERE id = %s FOR UPDATE", (ti,))
+        holder.execute("SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", (ti,))
         response = put_heartbeat(http, ti, "worker-1", 100)
         holder.rollback()
     assert response.status_code == 503

@@ -69,7 +69,7 @@ def test_task_sdk_client_runs_heartbeats_and_succeeds_with_events(
 
     ti = conn.execute(
         "SELECT state, hostname, pid, unixname, start_date, end_date, last_heartbeat_at "
-        "FROM tistate.task_instance WHERE id = %s",
+        "FROM task_instance WHERE id = %s",
         (ti_id,),
     ).fetchone()
     assert ti is not None
@@ -82,7 +82,7 @@ def test_task_sdk_client_runs_heartbeats_and_succeeds_with_events(
 
     events = conn.execute(
         "SELECT a.name, e.extra, e.source_dag_id, e.source_task_id "
-        "FROM tistate.asset_event AS e JOIN tistate.asset AS a ON a.id = e.asset_id "
+        "FROM tistate_test.asset_event AS e JOIN asset AS a ON a.id = e.asset_id "
         "WHERE e.ti_id = %s ORDER BY a.name",
         (ti_id,),
     ).fetchall()
@@ -91,28 +91,28 @@ def test_task_sdk_client_runs_heartbeats_and_succeeds_with_events(
         ("orders", {"rows": 10}, "producer", "t0"),
     ]
     links = conn.execute(
-        "SELECT al.name, a.name FROM tistate.asset_alias_asset_event AS l "
-        "JOIN tistate.asset_alias AS al ON al.id = l.alias_id "
-        "JOIN tistate.asset_event AS e ON e.id = l.event_id "
-        "JOIN tistate.asset AS a ON a.id = e.asset_id WHERE e.ti_id = %s",
+        "SELECT al.name, a.name FROM asset_alias_asset_event AS l "
+        "JOIN asset_alias AS al ON al.id = l.alias_id "
+        "JOIN tistate_test.asset_event AS e ON e.id = l.event_id "
+        "JOIN asset AS a ON a.id = e.asset_id WHERE e.ti_id = %s",
         (ti_id,),
     ).fetchall()
     assert links == [("daily-tables", "daily/2025-06-01")]
     alias_assets = conn.execute(
-        "SELECT al.name, a.name FROM tistate.asset_alias_asset AS x "
-        "JOIN tistate.asset_alias AS al ON al.id = x.alias_id "
-        "JOIN tistate.asset AS a ON a.id = x.asset_id"
+        "SELECT al.name, a.name FROM asset_alias_asset AS x "
+        "JOIN asset_alias AS al ON al.id = x.alias_id "
+        "JOIN asset AS a ON a.id = x.asset_id"
     ).fetchall()
     assert ("daily-tables", "daily/2025-06-01") in alias_assets
     queued = conn.execute(
-        "SELECT q.target_dag_id, a.name FROM tistate.asset_dag_run_queue AS q "
-        "JOIN tistate.asset AS a ON a.id = q.asset_id"
+        "SELECT q.target_dag_id, a.name FROM asset_dag_run_queue AS q "
+        "JOIN asset AS a ON a.id = q.asset_id"
     ).fetchall()
     assert queued == [("consumer", "orders")]
     audit = [
         row[0]
         for row in conn.execute(
-            "SELECT l.event FROM tistate.log AS l JOIN tistate.task_instance AS ti "
+            "SELECT l.event FROM log AS l JOIN task_instance AS ti "
             "ON (ti.dag_id, ti.task_id, ti.run_id, ti.map_index) "
             "= (l.dag_id, l.task_id, l.run_id, l.map_index) WHERE ti.id = %s ORDER BY l.id",
             (ti_id,),

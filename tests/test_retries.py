@@ -52,7 +52,7 @@ def server(db_dsn: str, tmp_path: Path) -> Iterator[Server]:
 def event_ids(world: World, k: int) -> list[int]:
     with psycopg.connect(world.dsn) as conn:
         rows = conn.execute(
-            "SELECT id FROM tistate.asset_event WHERE ti_id = %s ORDER BY id",
+            "SELECT id FROM tistate_test.asset_event WHERE ti_id = %s ORDER BY id",
             [world.ti_ids[k]],
         ).fetchall()
     return [row[0] for row in rows]
@@ -149,7 +149,7 @@ def test_retry_after_lost_response_is_the_no_op_http(world: World, server: Serve
     with psycopg.connect(world.dsn, autocommit=True) as conn:
         for _ in range(500):
             row = conn.execute(
-                "SELECT state FROM tistate.task_instance WHERE id = %s", [ti_id]
+                "SELECT state FROM task_instance WHERE id = %s", [ti_id]
             ).fetchone()
             if row == ("success",):
                 break
@@ -225,11 +225,11 @@ def test_old_id_is_gone_everywhere_after_up_for_retry(world: World, server: Serv
     # The old try's history is intact and the retry wrote nothing for it.
     with psycopg.connect(world.dsn) as conn:
         history = conn.execute(
-            "SELECT count(*) FROM tistate.task_instance_history WHERE task_instance_id = %s",
+            "SELECT count(*) FROM task_instance_history WHERE task_instance_id = %s",
             [old],
         ).fetchone()
         events = conn.execute(
-            "SELECT count(*) FROM tistate.asset_event WHERE ti_id = %s", [old]
+            "SELECT count(*) FROM tistate_test.asset_event WHERE ti_id = %s", [old]
         ).fetchone()
     assert history == (1,) and events == (0,)
     print(

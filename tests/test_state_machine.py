@@ -44,7 +44,7 @@ def rows(
 
 
 def ti_row(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    return one(conn, "SELECT * FROM tistate.task_instance WHERE dag_id = 'sm' AND task_id = 'work'")
+    return one(conn, "SELECT * FROM task_instance WHERE dag_id = 'sm' AND task_id = 'work'")
 
 
 def run(conn: psycopg.Connection[Any], ti_id: UUID, minutes: float) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def log_events(conn: psycopg.Connection[Any]) -> list[tuple[str, int]]:
     return [
         (r["event"], r["try_number"])
         for r in rows(
-            conn, "SELECT event, try_number FROM tistate.log WHERE dag_id = 'sm' ORDER BY id"
+            conn, "SELECT event, try_number FROM log WHERE dag_id = 'sm' ORDER BY id"
         )
     ]
 
@@ -99,14 +99,14 @@ def ti_id(conn: psycopg.Connection[Any]) -> UUID:
         "owners": "team-sm",
         "tasks": [{"task_id": "work", "max_tries": 2, "outlets": [{"type": "Asset", **ORDERS}]}],
     }
-    conn.execute("SELECT tistate.define_dag(%s)", [Jsonb(producer)])
+    conn.execute("SELECT tistate_test.define_dag(%s)", [Jsonb(producer)])
     conn.execute(
-        "SELECT tistate.define_dag(%s)",
+        "SELECT tistate_test.define_dag(%s)",
         [Jsonb({"dag_id": "sm_consumer", "schedule": {"assets": [ORDERS]}})],
     )
     created = rows(
         conn,
-        "SELECT * FROM tistate.create_dag_run("
+        "SELECT * FROM tistate_test.create_dag_run("
         "p_dag_id => 'sm', p_run_id => 'run1', p_now => %(now)s)",
         {"now": T0},
     )
@@ -144,7 +144,7 @@ def test_whole_life_of_a_task(conn: psycopg.Connection[Any], ti_id: UUID) -> Non
         "deferred",
         True,
     )
-    trigger = one(conn, "SELECT * FROM tistate.trigger")
+    trigger = one(conn, "SELECT * FROM trigger")
     assert trigger["classpath"] == "airflow.triggers.temporal.TimeDeltaTrigger"
     assert json.loads(trigger["kwargs"]) == {"delta": 60}
     assert trigger["created_date"] == at(2)
@@ -182,7 +182,7 @@ def test_whole_life_of_a_task(conn: psycopg.Connection[Any], ti_id: UUID) -> Non
     }
     result = update(conn, ti_id, reschedule, 5)
     assert (result["new_state"], result["applied"]) == ("up_for_reschedule", True)
-    resched = rows(conn, "SELECT * FROM tistate.task_reschedule")
+    resched = rows(conn, "SELECT * FROM task_reschedule")
     assert [
         (r["ti_id"], r["start_date"], r["end_date"], r["duration"], r["reschedule_date"])
         for r in resched
@@ -222,12 +222,12 @@ def test_whole_life_of_a_task(conn: psycopg.Connection[Any], ti_id: UUID) -> Non
     ti = ti_row(conn)
     assert (ti["id"], ti["state"], ti["try_number"]) == (new_id, "up_for_retry", 1)
     assert (ti["retry_reason"], ti["retry_delay_override"], ti["duration"]) == ("flaky", 60.0, 60.0)
-    history = rows(conn, "SELECT * FROM tistate.task_instance_history")
+    history = rows(conn, "SELECT * FROM task_instance_history")
     assert [
         (h["task_instance_id"], h["state"], h["try_number"], h["start_date"], h["end_date"])
         for h in history
     ] == [(ti_id, "failed", 1, at(11), at(12))]
-    assert rows(conn, "SELECT * FROM tistate.task_reschedule") == []
+    assert rows(conn, "SELECT * FROM task_reschedule") == []
     with pytest.raises(psycopg.Error) as gone:
         conn.execute("SELECT tistate.ti_heartbeat(%s, 'h1', 100)", [ti_id])
     assert gone.value.diag.sqlstate == "TS410"
@@ -263,12 +263,12 @@ def test_whole_life_of_a_task(conn: psycopg.Connection[Any], ti_id: UUID) -> Non
         True,
         ["sm_consumer"],
     )
-    events = rows(conn, "SELECT * FROM tistate.asset_event")
+    events = rows(conn, "SELECT * FROM tistate_test.asset_event")
     assert [(e["id"], e["ti_id"], e["try_number"], e["source_task_id"]) for e in events] == [
         (result["asset_event_ids"][0], new_id, 2, "work")
     ]
     assert [
-        r["target_dag_id"] for r in rows(conn, "SELECT * FROM tistate.asset_dag_run_queue")
+        r["target_dag_id"] for r in rows(conn, "SELECT * FROM asset_dag_run_queue")
     ] == ["sm_consumer"]
     ti = ti_row(conn)
     assert (ti["state"], ti["end_date"], ti["duration"], ti["try_number"]) == (
@@ -291,7 +291,7 @@ def test_whole_life_of_a_task(conn: psycopg.Connection[Any], ti_id: UUID) -> Non
         ("running", 2),
         ("success", 2),
     ]
-    owners = {r["owner"] for r in rows(conn, "SELECT owner FROM tistate.log WHERE dag_id = 'sm'")}
+    owners = {r["owner"] for r in rows(conn, "SELECT owner FROM log WHERE dag_id = 'sm'")}
     assert owners == {"team-sm"}
 
 
@@ -335,11 +335,11 @@ def test_events_notify_listeners_at_commit(
 
 def test_fail_fast_is_atomic(conn: psycopg.Connection[Any], db_dsn: str) -> None:
     dag = {"dag_id": "ff", "fail_fast": True, "tasks": [{"task_id": "boom"}, {"task_id": "other"}]}
-    conn.execute("SELECT tistate.define_dag(%s)", [Jsonb(dag)])
+    conn.execute("SELECT tistate_test.define_dag(%s)", [Jsonb(dag)])
     ids = {
         r["task_id"]: r["ti_id"]
         for r in rows(
-            conn, "SELECT * FROM tistate.create_dag_run('ff', 'r1', p_now => %(n)s)", {"n": T0}
+            conn, "SELECT * FROM tistate_test.create_dag_run('ff', 'r1', p_now => %(n)s)", {"n": T0}
         )
     }
     run(conn, ids["boom"], 1)
@@ -349,13 +349,13 @@ def test_fail_fast_is_atomic(conn: psycopg.Connection[Any], db_dsn: str) -> None
         states = {
             r["task_id"]: r["state"]
             for r in rows(
-                conn, "SELECT task_id, state FROM tistate.task_instance WHERE dag_id = 'ff'"
+                conn, "SELECT task_id, state FROM task_instance WHERE dag_id = 'ff'"
             )
         }
         assert states == {"boom": "running", "other": "queued"}
         tx.commit()
     states = {
         r["task_id"]: r["state"]
-        for r in rows(conn, "SELECT task_id, state FROM tistate.task_instance WHERE dag_id = 'ff'")
+        for r in rows(conn, "SELECT task_id, state FROM task_instance WHERE dag_id = 'ff'")
     }
     assert states == {"boom": "failed", "other": "skipped"}

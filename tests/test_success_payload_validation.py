@@ -243,9 +243,9 @@ def world(module_db: str) -> Iterator[tuple[psycopg.Connection[Any], uuid.UUID]]
             {"dag_id": "c_alias", "schedule": {"aliases": ["daily-tables"]}},
             {"dag_id": "producer", "owners": "team", "tasks": [{"task_id": "load"}]},
         ):
-            conn.execute("SELECT tistate.define_dag(p_dag => %s)", [Jsonb(dag)])
+            conn.execute("SELECT tistate_test.define_dag(p_dag => %s)", [Jsonb(dag)])
         row = conn.execute(
-            "SELECT ti_id FROM tistate.create_dag_run(p_dag_id => 'producer', p_run_id => 'r1')"
+            "SELECT ti_id FROM tistate_test.create_dag_run(p_dag_id => 'producer', p_run_id => 'r1')"
         ).fetchone()
         assert row is not None
         ti_id: uuid.UUID = row[0]
@@ -300,13 +300,13 @@ def test_valid_payload_is_accepted(conn: psycopg.Connection[Any]) -> None:
         "dag_id": "p",
         "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}]},
     }
-    conn.execute("SELECT tistate.define_dag(p_dag => %s)", [Jsonb(consumer)])
+    conn.execute("SELECT tistate_test.define_dag(p_dag => %s)", [Jsonb(consumer)])
     conn.execute(
-        "SELECT tistate.define_dag(p_dag => %s)",
+        "SELECT tistate_test.define_dag(p_dag => %s)",
         [Jsonb({"dag_id": "q", "tasks": [{"task_id": "t"}]})],
     )
     row = conn.execute(
-        "SELECT ti_id FROM tistate.create_dag_run(p_dag_id => 'q', p_run_id => 'r')"
+        "SELECT ti_id FROM tistate_test.create_dag_run(p_dag_id => 'q', p_run_id => 'r')"
     ).fetchone()
     assert row is not None
     conn.execute("SELECT tistate.ti_run(p_ti_id => %s, p_payload => %s)", [row[0], Jsonb(RUNNING)])
@@ -329,7 +329,7 @@ def test_malformed_payload_is_rejected(
 def test_task_instance_untouched(world: tuple[psycopg.Connection[Any], uuid.UUID]) -> None:
     conn, ti_id = world
     row = conn.execute(
-        "SELECT state, end_date FROM tistate.task_instance WHERE id = %s", [ti_id]
+        "SELECT state, end_date FROM task_instance WHERE id = %s", [ti_id]
     ).fetchone()
     assert row == ("running", None)
 

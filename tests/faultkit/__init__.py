@@ -113,9 +113,9 @@ class World:
         ]
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             for dag in dags:
-                conn.execute("SELECT tistate.define_dag(p_dag => %s)", [Jsonb(dag)])
+                conn.execute("SELECT tistate_test.define_dag(p_dag => %s)", [Jsonb(dag)])
             rows = conn.execute(
-                "SELECT ti_id FROM tistate.create_dag_run(p_dag_id => %s, p_run_id => %s)"
+                "SELECT ti_id FROM tistate_test.create_dag_run(p_dag_id => %s, p_run_id => %s)"
                 " ORDER BY task_id",
                 [self.dag_id, self.run_id],
             ).fetchall()
@@ -215,7 +215,7 @@ def check_invariant(world: World, succeeded: Iterable[int], failed: Iterable[int
     with psycopg.connect(world.dsn, autocommit=True) as conn:
         states = dict(
             conn.execute(
-                "SELECT task_id, state FROM tistate.task_instance"
+                "SELECT task_id, state FROM task_instance"
                 " WHERE dag_id = %s AND run_id = %s",
                 [world.dag_id, world.run_id],
             ).fetchall()
@@ -224,10 +224,10 @@ def check_invariant(world: World, succeeded: Iterable[int], failed: Iterable[int
         for task_id, asset_name, extra, aliases in conn.execute(
             """
             SELECT e.source_task_id, a.name, e.extra,
-                   ARRAY(SELECT al.name FROM tistate.asset_alias_asset_event AS l
-                         JOIN tistate.asset_alias AS al ON al.id = l.alias_id
+                   ARRAY(SELECT al.name FROM asset_alias_asset_event AS l
+                         JOIN asset_alias AS al ON al.id = l.alias_id
                          WHERE l.event_id = e.id ORDER BY al.name)
-            FROM tistate.asset_event AS e JOIN tistate.asset AS a ON a.id = e.asset_id
+            FROM asset_event AS e JOIN asset AS a ON a.id = e.asset_id
             WHERE e.source_dag_id = %s AND e.source_run_id = %s
             """,
             [world.dag_id, world.run_id],
@@ -235,16 +235,16 @@ def check_invariant(world: World, succeeded: Iterable[int], failed: Iterable[int
             events.setdefault(task_id, Counter())[(asset_name, _canon(extra), tuple(aliases))] += 1
         alias_links = set(
             conn.execute(
-                "SELECT al.name, a.name FROM tistate.asset_alias_asset AS aa"
-                " JOIN tistate.asset_alias AS al ON al.id = aa.alias_id"
-                " JOIN tistate.asset AS a ON a.id = aa.asset_id WHERE al.name LIKE %s",
+                "SELECT al.name, a.name FROM asset_alias_asset AS aa"
+                " JOIN asset_alias AS al ON al.id = aa.alias_id"
+                " JOIN asset AS a ON a.id = aa.asset_id WHERE al.name LIKE %s",
                 [f"{world.prefix}-alias%"],
             ).fetchall()
         )
         queue = set(
             conn.execute(
-                "SELECT a.name, q.target_dag_id FROM tistate.asset_dag_run_queue AS q"
-                " JOIN tistate.asset AS a ON a.id = q.asset_id"
+                "SELECT a.name, q.target_dag_id FROM asset_dag_run_queue AS q"
+                " JOIN asset AS a ON a.id = q.asset_id"
                 " WHERE q.target_dag_id = ANY(%s)",
                 [[world.consumer, world.alias_consumer]],
             ).fetchall()
@@ -252,7 +252,7 @@ def check_invariant(world: World, succeeded: Iterable[int], failed: Iterable[int
         audit = Counter(
             dict(
                 conn.execute(
-                    "SELECT task_id, count(*) FROM tistate.log WHERE dag_id = %s AND run_id = %s"
+                    "SELECT task_id, count(*) FROM log WHERE dag_id = %s AND run_id = %s"
                     " AND event = 'success' GROUP BY task_id",
                     [world.dag_id, world.run_id],
                 ).fetchall()
@@ -314,14 +314,14 @@ class Hold:
         self.pid: int = self.conn.info.backend_pid
         if mode == "row":
             self.conn.execute(
-                "SELECT 1 FROM tistate.task_instance WHERE id = ANY(%s) FOR UPDATE",
+                "SELECT 1 FROM task_instance WHERE id = ANY(%s) FOR UPDATE",
                 [[world.ti_ids[k] for k in ks]],
             )
         elif mode == "queue":
             names = [world.asset(k)["name"] for k in ks]
             cur = self.conn.execute(
-                "INSERT INTO tistate.asset_dag_run_queue (asset_id, target_dag_id)"
-                " SELECT id, %s FROM tistate.asset WHERE name = ANY(%s)",
+                "INSERT INTO asset_dag_run_queue (asset_id, target_dag_id)"
+                " SELECT id, %s FROM asset WHERE name = ANY(%s)",
                 [world.consumer, names],
             )
             assert cur.rowcount == len(ks)
@@ -373,7 +373,7 @@ def holds_uncommitted_event_writes(dsn: str, pids: Sequence[int]) -> bool:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(DISTINCT pid) FROM pg_locks WHERE pid = ANY(%s) AND granted"
-            " AND relation = 'tistate.asset_event'::regclass AND mode = 'RowExclusiveLock'",
+            " AND relation = 'asset_event'::regclass AND mode = 'RowExclusiveLock'",
             [list(pids)],
         ).fetchone()
     return row is not None and row[0] == len(pids)

@@ -335,7 +335,7 @@ def compatibility(conn: psycopg.Connection[Any]) -> Compatibility:
     revision = None
     if flavor == "airflow" and schema is not None:
         found = conn.execute(
-            "SELECT to_regclass(format('%I.alembic_version', %s::text)) IS NOT NULL", (schema,)
+            "SELECT to_regclass(quote_ident(%s) || '.alembic_version') IS NOT NULL", (schema,)
         ).fetchone()
         if found and found[0]:
             row = conn.execute(
