@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ValidationError
 
 from . import models
-from .errors import InvalidPayloadError
+from .errors import InvalidPayloadError, UsageError
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -185,7 +185,16 @@ def _nul_path(value: Any, path: str = "") -> str | None:
 
 
 def database_url(explicit: str | None = None) -> str:
-    """The connection string: the argument, else TISTATE_DATABASE_URL, else libpq's PG* env."""
+    """The connection string: the argument, else TISTATE_DATABASE_URL, else libpq's PG* env.
+
+    An explicitly empty argument (`--database-url ""`) is refused: it would silently mean libpq's
+    defaults, which is rarely what someone typing an option meant.
+    """
+    if explicit is not None and not explicit.strip():
+        raise UsageError(
+            "the database URL is empty",
+            hint="give a URL (--database-url postgresql://USER@HOST/DB), or leave the option out",
+        )
     return explicit or os.environ.get(DATABASE_URL_ENV) or ""
 
 
