@@ -406,7 +406,7 @@ def ti_mark(
 
 
 def emit_asset_event(
-    name: str,
+    name: str | None,
     uri: str | None,
     extra: Mapping[str, Any] | None,
     partition_key: str | None,

@@ -29,7 +29,14 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from . import migrate
 from .errors import DatabaseError, SchemaOutdatedError
 
-__all__ = ["DATABASE_NAME", "DATA_DIR_ENV", "data_dir", "embedded_database", "exists"]
+__all__ = [
+    "DATABASE_NAME",
+    "DATA_DIR_ENV",
+    "data_dir",
+    "default_data_dir",
+    "embedded_database",
+    "exists",
+]
 
 DATA_DIR_ENV = "TISTATE_DATA_DIR"
 DATABASE_NAME = "tistate"
@@ -41,6 +48,11 @@ def data_dir() -> Path:
     explicit = os.environ.get(DATA_DIR_ENV)
     if explicit:
         return Path(explicit).expanduser()
+    return default_data_dir()
+
+
+def default_data_dir() -> Path:
+    """Where the embedded server keeps its data when TISTATE_DATA_DIR is not set."""
     import platformdirs
 
     with warnings.catch_warnings():

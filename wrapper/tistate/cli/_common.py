@@ -142,7 +142,7 @@ def open_client(database_url: str | None, *, check_schema: bool = True) -> Itera
         with translate_errors():
             conn = psycopg.connect(url, autocommit=True)
         stack.callback(conn.close)
-        client = Client(url, connection=conn, check_schema=check_schema)
+        client = Client(url or None, connection=conn, check_schema=check_schema)
         client.open()
         yield client
 
@@ -196,21 +196,45 @@ def print_json(value: Any) -> None:
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+#: Narrowest a folded column gets before the table drops columns to fit the terminal.
+_MIN_FOLDED = 12
+
+
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
-    """A table for people: ids and timestamps never wrapped, other cells folded to fit."""
+    """A table for people: ids and timestamps never wrapped, other cells folded to fit.
+
+    Columns are given most important first; when even folded they do not fit the terminal, the
+    last ones are left out and the caption says which (`--json` has every field).
+    """
     cells = [[cell(v) for v in row] for row in rows]
-    result = Table(
-        title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1)
-    )
+    whole: list[bool] = []
+    needed: list[int] = []
     for index, column in enumerate(columns):
         values = [row[index] for row in cells]
-        whole = [len(v) for v in values if _UUID.fullmatch(v) or _TIMESTAMP.fullmatch(v)]
-        if whole:
-            result.add_column(column, no_wrap=True, min_width=max(whole))
+        keep = any(_UUID.fullmatch(v) or _TIMESTAMP.fullmatch(v) for v in values)
+        natural = max([len(column), *(len(v) for v in values)])
+        whole.append(keep)
+        needed.append(natural if keep else min(natural, max(_MIN_FOLDED, len(column) // 2)))
+    shown = len(columns)
+    while shown > 1 and sum(needed[:shown]) + 2 * shown + 4 > console.width:
+        shown -= 1
+    hidden = list(columns[shown:])
+    result = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        caption=f"not shown at this width: {', '.join(hidden)} (see --json)" if hidden else None,
+        caption_justify="left",
+    )
+    for index, column in enumerate(columns[:shown]):
+        if whole[index]:
+            result.add_column(column, no_wrap=True, min_width=needed[index])
         else:
-            result.add_column(column, overflow="fold")
+            result.add_column(column, overflow="fold", min_width=needed[index])
     for row in cells:
-        result.add_row(*row)
+        result.add_row(*row[:shown])
     return result
 
 
