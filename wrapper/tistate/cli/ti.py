@@ -150,7 +150,7 @@ def list_command(
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """List task instances, newest first (at most --limit; says so when more match)."""
+    """List task instances (at most --limit; says so when more match)."""
     if state is not None and state not in TI_STATES:
         raise UsageError(f"unknown --state {state!r}", hint=f"use one of: {', '.join(TI_STATES)}")
     with open_client(database_url) as client:

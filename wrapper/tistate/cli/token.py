@@ -9,7 +9,11 @@ from uuid import UUID
 import typer
 
 from .. import tokens
+from ..errors import UsageError
 from ._common import handle_errors
+
+#: The algorithms `tistate serve` accepts unless told otherwise (Settings.jwt_algorithms).
+SERVED_ALGORITHMS = ("HS256", "HS512")
 
 token_app = typer.Typer(help="Per-task-instance JWTs for the HTTP service.", no_args_is_help=True)
 
@@ -25,7 +29,14 @@ def mint_command(
     ttl: Annotated[int, typer.Option("--ttl", help="Validity in seconds.", min=1)] = 600,
     audience: Annotated[str, typer.Option("--audience")] = tokens.DEFAULT_AUDIENCE,
     issuer: Annotated[str | None, typer.Option("--issuer")] = None,
-    algorithm: Annotated[str, typer.Option("--algorithm", help="HS256, HS384 or HS512.")] = "HS256",
+    algorithm: Annotated[
+        str,
+        typer.Option(
+            "--algorithm",
+            help=f"{' or '.join(SERVED_ALGORITHMS)}: what `tistate serve` accepts by default "
+            "(TISTATE_JWT_ALGORITHMS).",
+        ),
+    ] = "HS256",
     secret: Annotated[
         str | None,
         typer.Option(
@@ -33,7 +44,14 @@ def mint_command(
         ),
     ] = None,
 ) -> None:
-    """Print a signed token for one task instance."""
+    """Print a signed token for one task instance (sign with the secret `serve` has)."""
+    if algorithm.upper() not in SERVED_ALGORITHMS:
+        raise UsageError(
+            f"--algorithm {algorithm}: `tistate serve` accepts {', '.join(SERVED_ALGORITHMS)} "
+            "by default",
+            hint="use HS256 or HS512 (or give serve --jwt-algorithms and mint with tistate.tokens)",
+        )
+    algorithm = algorithm.upper()
     token = tokens.mint(
         ti_id,
         secret=secret,
