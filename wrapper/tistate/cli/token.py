@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
@@ -14,6 +15,7 @@ from ._common import handle_errors
 
 #: The algorithms `tistate serve` accepts unless told otherwise (Settings.jwt_algorithms).
 SERVED_ALGORITHMS = ("HS256", "HS512")
+ALGORITHMS_ENV = "TISTATE_JWT_ALGORITHMS"
 
 token_app = typer.Typer(help="Per-task-instance JWTs for the HTTP service.", no_args_is_help=True)
 
@@ -34,7 +36,7 @@ def mint_command(
         typer.Option(
             "--algorithm",
             help=f"{' or '.join(SERVED_ALGORITHMS)}: what `tistate serve` accepts by default "
-            "(TISTATE_JWT_ALGORITHMS).",
+            f"(or what {ALGORITHMS_ENV} lists).",
         ),
     ] = "HS256",
     secret: Annotated[
@@ -45,11 +47,14 @@ def mint_command(
     ] = None,
 ) -> None:
     """Print a signed token for one task instance (sign with the secret `serve` has)."""
-    if algorithm.upper() not in SERVED_ALGORITHMS:
+    served = (
+        tuple(a.strip().upper() for a in os.environ.get(ALGORITHMS_ENV, "").split(",") if a.strip())
+        or SERVED_ALGORITHMS
+    )
+    if algorithm.upper() not in served:
         raise UsageError(
-            f"--algorithm {algorithm}: `tistate serve` accepts {', '.join(SERVED_ALGORITHMS)} "
-            "by default",
-            hint="use HS256 or HS512 (or give serve --jwt-algorithms and mint with tistate.tokens)",
+            f"--algorithm {algorithm}: `tistate serve` accepts {', '.join(served)}",
+            hint=f"use {' or '.join(served)}, or set {ALGORITHMS_ENV} for both serve and this",
         )
     algorithm = algorithm.upper()
     token = tokens.mint(
