@@ -199,7 +199,9 @@ def update_state_command(
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """The Execution API state PATCH: success (with asset events), failed, up_for_retry, ..."""
+    """The Execution API state PATCH: success (with asset events), failed, up_for_retry, ...
+
+    A payload of a finishing state without `end_date` gets now (the HTTP API requires it)."""
     given = [x is not None for x in (payload_file, payload, state)]
     if sum(given) != 1:
         raise InvalidPayloadError(
@@ -213,9 +215,9 @@ def update_state_command(
         body = parse_json_option(payload, "--payload")
     else:
         body = {"state": state}
-        if state in END_DATE_STATES:
-            body["end_date"] = datetime.now(UTC).isoformat()
     body = require_object(body, "the payload")
+    if body.get("state") in END_DATE_STATES and "end_date" not in body:
+        body = {**body, "end_date": datetime.now(UTC).isoformat()}  # the files of examples/
     with open_client(database_url) as client:
         result = client.ti_update_state(ti_id, body, lock_timeout=lock_timeout)
     print_result(result, json_output)
