@@ -216,7 +216,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
         whole.append(keep)
         needed.append(natural if keep else min(natural, max(_MIN_FOLDED, len(column) // 2)))
     shown = len(columns)
-    while shown > 1 and sum(needed[:shown]) + 2 * shown + 4 > console.width:
+    while shown > 1 and sum(needed[:shown]) + 2 * shown + 1 > console.width:
         shown -= 1
     hidden = list(columns[shown:])
     result = Table(
@@ -224,6 +224,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
+        show_edge=False,
         padding=(0, 1),
         caption=f"not shown at this width: {', '.join(hidden)} (see --json)" if hidden else None,
         caption_justify="left",

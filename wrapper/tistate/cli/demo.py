@@ -264,7 +264,7 @@ def _asset_rows(assets: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def print_report(report: dict[str, Any], where: str) -> None:
-    console.print(f"\n[bold]tistate demo[/] on {where}")
+    console.print(f"[bold]tistate demo[/] on {where}")
     console.print(
         f"{report['task_instances']} task instances in {report['runs']} runs of {PRODUCER}, "
         f"completed concurrently by {report['workers']} threads\n"
