@@ -265,7 +265,8 @@ def test_output_at_80_columns_and_one_timestamp_format(db_dsn: str, tmp_path: Pa
     for r in range(3):
         tasks = json.loads(cli(db_dsn, "run", "create", "producer", f"run_{r}", "--json").stdout)
         ids.append(tasks[0]["ti_id"])
-        cli(db_dsn, "ti", "run", ids[-1])
+        started = cli(db_dsn, "ti", "run", ids[-1]).stdout
+        assert "True" not in started and "False" not in started
         cli(db_dsn, "ti", "update-state", ids[-1], "--state", "success")
     env = user_env(TISTATE_DATABASE_URL=db_dsn, COLUMNS="80")
     for args in (("ti", "list"), ("ti", "show", ids[0]), ("asset", "list"), ("asset", "events")):

@@ -249,7 +249,7 @@ def run_command(
     console.print(
         f"{ti_id} is running on {body.hostname} (pid {body.pid}); "
         f"run {context.dag_run.dag_id}/{context.dag_run.run_id}, max_tries {context.max_tries}, "
-        f"should_retry {context.should_retry}"
+        f"retry on failure: {'yes' if context.should_retry else 'no'}"
     )
 
 
