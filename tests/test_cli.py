@@ -154,7 +154,15 @@ def test_errors_use_the_registry_exit_codes(runner: CliRunner, db_dsn: str, tmp_
         runner, db_dsn, "run", "create", "producer", "r1", code=errors.InvalidStateError.exit_code
     )
     invoke(runner, db_dsn, "ti", "list", "--limit", "-1", code=2)  # usage error (typer)
-    invoke(runner, db_dsn, "dag", "define", str(tmp_path / "nope.yaml"), code=3)
+    # A missing file is a usage error (issue 16), not an invalid payload.
+    invoke(
+        runner,
+        db_dsn,
+        "dag",
+        "define",
+        str(tmp_path / "nope.yaml"),
+        code=errors.UsageError.exit_code,
+    )
 
 
 def test_schema_commands(runner: CliRunner, empty_db_dsn: str) -> None:

@@ -12,14 +12,14 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, LiteralString, TypeVar
+from typing import Any, Generic, LiteralString, TypeVar, get_args
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ValidationError
 
 from . import models
-from .errors import InvalidPayloadError
+from .errors import InvalidPayloadError, UsageError
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -185,17 +185,79 @@ def _nul_path(value: Any, path: str = "") -> str | None:
 
 
 def database_url(explicit: str | None = None) -> str:
-    """The connection string: the argument, else TISTATE_DATABASE_URL, else libpq's PG* env."""
+    """The connection string: the argument, else TISTATE_DATABASE_URL, else libpq's PG* env.
+
+    An explicitly empty argument (`--database-url ""`) is refused: it would silently mean libpq's
+    defaults, which is rarely what someone typing an option meant.
+    """
+    if explicit is not None and not explicit.strip():
+        raise UsageError(
+            "the database URL is empty",
+            hint="give a URL (--database-url postgresql://USER@HOST/DB), or leave the option out",
+        )
     return explicit or os.environ.get(DATABASE_URL_ENV) or ""
 
 
-def _validation_error(exc: ValidationError, tag: object = None) -> InvalidPayloadError:
+def _model_at(model: Any, loc: Sequence[Any]) -> type[BaseModel] | None:
+    """The pydantic model expected at `loc` under `model` (through lists and optionals)."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        current = field.annotation
+        if isinstance(part, str):
+            current = _unwrap(current)
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X` from `X | None`, `list[X]`, `Sequence[X]`."""
+    for _ in range(3):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            annotation = args[0]
+    return annotation
+
+
+def _shape_hint(model: Any, loc: list[Any], kind: str) -> str | None:
+    """For an unknown key or a non-object: the keys accepted there."""
+    if kind == "extra_forbidden":
+        parent = _model_at(model, loc[:-1])
+    elif kind in {"model_type", "dict_type", "model_attributes_type"}:
+        parent = _model_at(model, loc)
+    else:
+        return None
+    if parent is None:
+        return None
+    keys = ", ".join(parent.model_fields)
+    where = ".".join(str(p) for p in (loc[:-1] if kind == "extra_forbidden" else loc))
+    return f"{where or 'the document'} takes an object with the keys: {keys}"
+
+
+def _validation_error(
+    exc: ValidationError, tag: object = None, model: Any = None
+) -> InvalidPayloadError:
     first = exc.errors()[0]
     loc = list(first["loc"])
     if tag is not None and loc and loc[0] == tag:
         loc = loc[1:]  # the discriminated union's tag, not a field
     field = ".".join(str(part) for part in loc)
     message = first["msg"]
+    hint = _shape_hint(model, loc, first["type"]) if model is not None else None
+    if hint is not None:
+        message = {"extra_forbidden": "unknown key"}.get(first["type"], "must be an object")
+        return InvalidPayloadError(
+            f"invalid payload: {field or '(root)'}: {message}; {hint}",
+            sqlstate="TS422",
+            detail={"reason": "invalid_payload", "field": field, "message": f"{message}; {hint}"},
+        )
     return InvalidPayloadError(
         f"invalid payload: {field or '(root)'}: {message}",
         sqlstate="TS422",
@@ -210,7 +272,7 @@ def validate(model: type[M], value: M | Mapping[str, Any]) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        raise _validation_error(exc) from exc
+        raise _validation_error(exc, model=model) from exc
 
 
 def validate_state_update(value: models.TIStateUpdate | Mapping[str, Any]) -> models.TIStateUpdate:
@@ -397,7 +459,7 @@ def ti_mark(
 
 
 def emit_asset_event(
-    name: str,
+    name: str | None,
     uri: str | None,
     extra: Mapping[str, Any] | None,
     partition_key: str | None,

@@ -273,7 +273,7 @@ class Client:
 
     def emit_asset_event(
         self,
-        name: str,
+        name: str | None,
         uri: str | None = None,
         *,
         extra: Mapping[str, Any] | None = None,
@@ -519,7 +519,7 @@ class AsyncClient:
 
     async def emit_asset_event(
         self,
-        name: str,
+        name: str | None,
         uri: str | None = None,
         *,
         extra: Mapping[str, Any] | None = None,

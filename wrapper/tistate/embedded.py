@@ -3,7 +3,9 @@
 With no database URL configured, `embedded_database()` starts (or joins) a server in a per-user data
 directory (TISTATE_DATA_DIR, else the platform's user data dir, e.g. ~/.local/share/tistate/pgdata),
 creates the `tistate` database, migrates it and yields its URL. The server listens on a Unix socket
-only and is stopped when the last process using it leaves the block.
+only and is stopped when the last process using it leaves the block. Once `tistate demo` has made
+it (`exists()`), the other CLI commands use it when no database URL is configured, starting it for
+the command. Resetting or removing it is deleting the directory (nothing else holds its data).
 
 As root, pgserver runs PostgreSQL as the system user `pgserver` (created with useradd if missing)
 and makes the directories leading to its binaries and to the data directory traversable (o+rx):
@@ -27,7 +29,14 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from . import migrate
 from .errors import DatabaseError, SchemaOutdatedError
 
-__all__ = ["DATABASE_NAME", "DATA_DIR_ENV", "data_dir", "embedded_database"]
+__all__ = [
+    "DATABASE_NAME",
+    "DATA_DIR_ENV",
+    "data_dir",
+    "default_data_dir",
+    "embedded_database",
+    "exists",
+]
 
 DATA_DIR_ENV = "TISTATE_DATA_DIR"
 DATABASE_NAME = "tistate"
@@ -39,11 +48,21 @@ def data_dir() -> Path:
     explicit = os.environ.get(DATA_DIR_ENV)
     if explicit:
         return Path(explicit).expanduser()
+    return default_data_dir()
+
+
+def default_data_dir() -> Path:
+    """Where the embedded server keeps its data when TISTATE_DATA_DIR is not set."""
     import platformdirs
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return platformdirs.user_data_path("tistate") / "pgdata"
+
+
+def exists(directory: Path | None = None) -> bool:
+    """Whether an embedded cluster was initialised in `directory` (default: `data_dir()`)."""
+    return (directory or data_dir()).expanduser().joinpath("PG_VERSION").is_file()
 
 
 def _import_pgserver() -> Any:

@@ -20,14 +20,21 @@ exits with `exit_code`.
 | class 08, 57P01-57P03 (lost connection) | ConnectionLostError       | 503  | 75   |
 | (pool wait timed out or queue full)     | PoolExhaustedError        | 503  | 75   |
 | 42883, 42P01, 3F000 (and version check) | SchemaOutdatedError       | 503  | 8    |
+| 3D000, 28000, 28P01 (connect refused)   | ConfigurationError        | 500  | 78   |
+| (a command used wrongly)                | UsageError                | 400  | 2    |
 | anything else                           | DatabaseError             | 500  | 1    |
 
 All retryable errors derive from RetryableError (exit 75 is sysexits' EX_TEMPFAIL: try again).
+ConfigurationError is not retryable: a missing database, an unknown role or a failed password stays
+so until someone fixes the URL or the server (exit 78 is sysexits' EX_CONFIG). libpq reports a
+refused connection without a SQLSTATE, so `from_psycopg()` recognises these three from the server's
+FATAL message (the one place that reads message text; see `_CONNECT_REFUSALS`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar
@@ -39,6 +46,7 @@ __all__ = [
     "REGISTRY",
     "RESERVED_CODES",
     "SQLSTATE_CLASS_REGISTRY",
+    "ConfigurationError",
     "ConnectionLostError",
     "DatabaseError",
     "DeadlockError",
@@ -54,6 +62,7 @@ __all__ = [
     "SerializationFailureError",
     "StatementTimeoutError",
     "TistateError",
+    "UsageError",
     "async_translate_errors",
     "error_class_for",
     "from_psycopg",
@@ -86,6 +95,10 @@ class TistateError(Exception):
         self.detail: dict[str, Any] = dict(detail or {})
         self.hint: str | None = hint or self.default_hint
         super().__init__(self.message)
+
+    def __str__(self) -> str:
+        """The message, then the hint (a traceback then says what to do, not only what failed)."""
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message
 
     @property
     def code(self) -> str:
@@ -228,6 +241,23 @@ class SchemaOutdatedError(TistateError):
     default_hint = "run `tistate db migrate`"
 
 
+class ConfigurationError(TistateError):
+    """The database refused the connection: it does not exist, or the role or password is wrong."""
+
+    http_status = 500
+    exit_code = 78  # sysexits EX_CONFIG
+    default_reason = "configuration_error"
+    default_hint = "check the database URL (--database-url or TISTATE_DATABASE_URL)"
+
+
+class UsageError(TistateError):
+    """The command or call was used wrongly (a missing file, an empty option, a bad choice)."""
+
+    http_status = 400
+    exit_code = 2  # what typer/click use for usage errors
+    default_reason = "usage_error"
+
+
 class DatabaseError(TistateError):
     """Unexpected database error."""
 
@@ -255,6 +285,9 @@ REGISTRY: Mapping[str, type[TistateError]] = {
     "42883": SchemaOutdatedError,  # undefined_function
     "42P01": SchemaOutdatedError,  # undefined_table
     "3F000": SchemaOutdatedError,  # invalid_schema_name
+    "3D000": ConfigurationError,  # invalid_catalog_name: the database does not exist
+    "28000": ConfigurationError,  # invalid_authorization_specification: unknown role, pg_hba
+    "28P01": ConfigurationError,  # invalid_password
 }
 
 #: Registered TS codes no SQL function raises yet, with the reason they exist.
@@ -285,11 +318,57 @@ def _parse_detail(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"text": text}
 
 
+#: libpq gives no SQLSTATE for a connection the server refused, only the server's FATAL message:
+#: (pattern, the SQLSTATE the server sent, hint). English server messages (lc_messages=C/en).
+_CONNECT_REFUSALS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (
+        re.compile(r'database "(?P<name>[^"]*)" does not exist'),
+        "3D000",
+        "create it (createdb {name}, or CREATE DATABASE {name}), then run `tistate db migrate`; "
+        "or fix the database name in --database-url / TISTATE_DATABASE_URL",
+    ),
+    (
+        re.compile(r'role "(?P<name>[^"]*)" does not exist'),
+        "28000",
+        "fix the user in --database-url / TISTATE_DATABASE_URL, or create the role "
+        "(CREATE ROLE {name} LOGIN; docs/dba.md)",
+    ),
+    (
+        re.compile(
+            r"password authentication failed|no password supplied|no pg_hba\.conf entry|"
+            r"authentication failed for user"
+        ),
+        "28P01",
+        "fix the credentials in --database-url / TISTATE_DATABASE_URL (or ~/.pgpass), "
+        "or the server's pg_hba.conf",
+    ),
+)
+
+
+def _connect_refusal(exc: psycopg.Error) -> TistateError | None:
+    """A ConfigurationError for a connection the server refused (see _CONNECT_REFUSALS)."""
+    text = str(exc)
+    for pattern, sqlstate, hint in _CONNECT_REFUSALS:
+        match = pattern.search(text)
+        if match:
+            fatal = text.split("FATAL:", 1)[-1].strip().splitlines()[0].strip()
+            name = match.groupdict().get("name") or ""
+            return ConfigurationError(
+                f"the database refused the connection: {fatal}",
+                sqlstate=sqlstate,
+                hint=hint.format(name=name),
+            )
+    return None
+
+
 def from_psycopg(exc: psycopg.Error) -> TistateError:
     """The registry's exception for a psycopg error (the caller raises it `from exc`)."""
     diag = exc.diag
     sqlstate = diag.sqlstate
     if sqlstate is None and isinstance(exc, psycopg.OperationalError):
+        refused = _connect_refusal(exc)
+        if refused is not None:
+            return refused
         # No server answer at all: refused, reset or closed connection.
         cls: type[TistateError] = ConnectionLostError
     else:

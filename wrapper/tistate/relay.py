@@ -18,6 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from . import _db
+from .errors import SchemaOutdatedError, from_psycopg
 
 __all__ = ["NotificationRelay"]
 
@@ -44,8 +45,13 @@ class NotificationRelay:
         return count
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until `stop` is set, then drain once more and return."""
+        """Relay until `stop` is set, then drain once more and return.
+
+        A problem is logged as a warning once, not at every retry: a database without the
+        schema says "run `tistate db migrate`" once, then the relay retries quietly (debug).
+        """
         backoff = 0.5
+        last_problem: str | None = None
         while not stop.is_set():
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -55,11 +61,10 @@ class NotificationRelay:
                     await self._loop(conn, stop)
                     return
             except (psycopg.Error, OSError) as exc:
-                log.warning(
-                    "notification relay: %s; retrying in %.1f s",
-                    str(exc).strip() or type(exc).__name__,
-                    backoff,
-                )
+                problem = _describe(exc)
+                level = logging.DEBUG if problem == last_problem else logging.WARNING
+                last_problem = problem
+                log.log(level, "notification relay: %s; retrying in %.1f s", problem, backoff)
                 if await _wait(stop, backoff):
                     return
                 backoff = min(backoff * 2, self.max_backoff)
@@ -72,6 +77,15 @@ class NotificationRelay:
             if await _wait(stop, self.interval):
                 await self.relay_once(conn)  # what committed before the stop still goes out
                 return
+
+
+def _describe(exc: BaseException) -> str:
+    """The problem in one line; a missing schema as what to do about it."""
+    if isinstance(exc, psycopg.Error):
+        translated = from_psycopg(exc)
+        if isinstance(translated, SchemaOutdatedError):
+            return "schema missing: run `tistate db migrate`"
+    return str(exc).strip() or type(exc).__name__
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:

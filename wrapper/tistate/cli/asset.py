@@ -7,6 +7,7 @@ from uuid import UUID
 
 import typer
 
+from ..errors import UsageError
 from ._common import (
     DatabaseUrl,
     JsonOutput,
@@ -82,14 +83,20 @@ def events_command(
 @asset_app.command("emit")
 @handle_errors
 def emit_command(
-    name: Annotated[str, typer.Argument(help="Asset name.")],
-    uri: Annotated[str | None, typer.Option("--uri")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Asset name (or give --uri alone).", show_default=False),
+    ] = None,
+    uri: Annotated[str | None, typer.Option("--uri", help="Asset uri.")] = None,
     extra: Annotated[str | None, typer.Option("--extra", help="JSON object.")] = None,
     partition_key: Annotated[str | None, typer.Option("--partition-key")] = None,
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """A manual asset event; queues the asset's consumers like a task's event."""
+    """A manual asset event on an active asset, named by NAME, --uri or both; queues the asset's
+    consumers like a task's event."""
+    if name is None and uri is None:
+        raise UsageError("name the asset: NAME, --uri URI, or both")
     extra_value = parse_json_option(extra, "--extra")
     if extra_value is not None:
         extra_value = require_object(extra_value, "--extra")

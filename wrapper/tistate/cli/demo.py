@@ -4,11 +4,16 @@ It defines a producer DAG whose tasks emit to an asset and through an asset alia
 consumer DAGs (one scheduled on the asset, one on the alias), creates runs, starts every task
 instance, then completes them all at once from a thread pool through the library, and reports the
 transitions, events, alias links, queued consumers and timings.
+
+It writes only where it is told to: the embedded database by default, even when
+TISTATE_DATABASE_URL is set (that variable names the user's real database); another database only
+through an explicit --database-url, announced before anything is written.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import statistics
 import time
@@ -26,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .. import _db, embedded, models
 from ..client import Client
 from ..errors import InvalidStateError, RetryableError
-from ._common import DatabaseUrl, JsonOutput, console, handle_errors, print_json, table
+from ._common import JsonOutput, console, err_console, handle_errors, print_json, table
 from .db import migrate_with_progress
 
 T = TypeVar("T")
@@ -59,6 +64,17 @@ def _summary(values: list[float]) -> dict[str, float]:
     }
 
 
+DemoDatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Run the demo in this database instead of the embedded one: it is migrated and gets "
+        "demo DAGs, runs and asset events. Never taken from $TISTATE_DATABASE_URL.",
+        show_default=False,
+    ),
+]
+
+
 def _progress(quiet: bool) -> Progress:
     return Progress(
         TextColumn("{task.description:<28}"),
@@ -67,7 +83,7 @@ def _progress(quiet: bool) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=quiet,
+        disable=quiet or not console.is_terminal,  # no bars (nor blank lines) in pipes and logs
     )
 
 
@@ -248,7 +264,7 @@ def _asset_rows(assets: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def print_report(report: dict[str, Any], where: str) -> None:
-    console.print(f"\n[bold]tistate demo[/] on {where}")
+    console.print(f"[bold]tistate demo[/] on {where}")
     console.print(
         f"{report['task_instances']} task instances in {report['runs']} runs of {PRODUCER}, "
         f"completed concurrently by {report['workers']} threads\n"
@@ -287,15 +303,15 @@ def print_report(report: dict[str, Any], where: str) -> None:
         console.print(f"retried after a retryable error (503): {report['retried_calls']}")
     retry = report["retry_no_op"]
     console.print(
-        f"client retry of a finished completion: applied={retry['applied']}, same events "
-        f"{retry['asset_event_ids']} (nothing duplicated)"
+        f"client retry of a finished completion: applied: {'yes' if retry['applied'] else 'no'}, "
+        f"same events {', '.join(map(str, retry['asset_event_ids']))} (nothing duplicated)"
     )
     if report["conflict"]:
         c = report["conflict"]
         console.print(
             f"late 'failed' update: {c['code']} {c['message']} (was {c['previous_state']})"
         )
-    console.print(f"\none task instance in detail (`tistate ti show {report['sample_ti_id']}`):")
+    console.print("\none task instance in detail:")
     console.print(
         table(
             None,
@@ -306,11 +322,31 @@ def print_report(report: dict[str, Any], where: str) -> None:
             ],
         )
     )
+    console.print(f"\nnext: {report['next_step']}", soft_wrap=True)
+    if report["database"] == "embedded":
+        console.print(
+            f"The embedded data stays in {report['data_dir']}; without a database URL, tistate "
+            "commands use it (starting it as needed). Delete that directory to reset or remove it.",
+            soft_wrap=True,
+        )
+
+
+def next_step(ti_id: str, *, database_url: str | None, directory: Path | None) -> str:
+    """The command that shows the sample task instance, exactly as the user can run it."""
+    if database_url is not None:
+        return f"tistate ti show {ti_id} --database-url {shlex.quote(database_url)}"
+    prefix = []
+    if os.environ.get(_db.DATABASE_URL_ENV):  # it would win over the embedded database
+        prefix.append(f"env -u {_db.DATABASE_URL_ENV}")
+    default = embedded.default_data_dir().expanduser().resolve()
+    if directory is not None and directory.expanduser().resolve() != default:
+        prefix.append(f"{embedded.DATA_DIR_ENV}={shlex.quote(str(directory))}")
+    return " ".join([*prefix, f"tistate ti show {ti_id}"])
 
 
 @handle_errors
 def demo_command(
-    database_url: DatabaseUrl = None,
+    database_url: DemoDatabaseUrl = None,
     runs: Annotated[int, typer.Option("--runs", min=1, max=1000, help="DAG runs to create.")] = 10,
     tasks: Annotated[int, typer.Option("--tasks", min=1, max=200, help="Tasks per run.")] = 10,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Threads.")] = 16,
@@ -324,14 +360,26 @@ def demo_command(
     ] = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """Run the whole system once: embedded PostgreSQL (unless --database-url), DAGs, a burst."""
-    url = _db.database_url(database_url)
-    if url:
-        migrate_with_progress(url, quiet=json_output)
+    """Run the whole system once on the embedded PostgreSQL (or the one --database-url names):
+    DAGs, runs, a burst of concurrent completions with asset and alias events."""
+    if database_url is not None:
+        url = _db.database_url(database_url)  # refuses an empty one
+        err_console.print(
+            "the demo writes into the database --database-url names: it migrates it and adds "
+            f"the DAGs {PRODUCER}, {', '.join(CONSUMERS)} with runs and asset events",
+            soft_wrap=True,
+        )
+        migrate_with_progress(url, quiet=json_output or not console.is_terminal)
         report = run_demo(url, runs=runs, tasks=tasks, workers=workers, quiet=json_output)
         report["database"] = "configured"
-        where = "the configured database"
+        where = "the database --database-url names"
     else:
+        if os.environ.get(_db.DATABASE_URL_ENV):
+            err_console.print(
+                f"note: {_db.DATABASE_URL_ENV} is set, but the demo never writes there unless told "
+                "to: it uses the embedded database (to use yours: --database-url URL)",
+                soft_wrap=True,
+            )
         directory = data_dir or embedded.data_dir()
         if not json_output:
             console.print(f"starting the embedded PostgreSQL in {directory} ...")
@@ -345,6 +393,11 @@ def demo_command(
         report["data_dir"] = str(directory)
         report["timings"]["embedded_startup_seconds"] = round(startup, 3)
         where = f"an embedded PostgreSQL ({directory}; started in {startup:.1f} s, now stopped)"
+    report["next_step"] = next_step(
+        report["sample_ti_id"],
+        database_url=database_url,
+        directory=None if database_url is not None else directory,
+    )
     if json_output:
         print_json(report)
     else:

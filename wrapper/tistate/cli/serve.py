@@ -7,17 +7,108 @@ TISTATE_JWT_SECRET only, never from the command line (where `ps` would show it).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import psycopg
 import typer
 
 from .. import _db, embedded
+from ..errors import TistateError, translate_errors
 from ._common import DatabaseUrl, console, err_console, handle_errors
+
+#: Every TISTATE_* variable `serve` reads (tistate.http.settings.Settings.from_env), with the
+#: Settings field it sets and what it does; `tistate serve --help` lists them with their defaults.
+SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
+    ("TISTATE_DATABASE_URL", "database_url", "PostgreSQL URL (unset: the embedded database)"),
+    ("TISTATE_JWT_SECRET", "jwt_secret", "HMAC secret tokens are signed with (required)"),
+    ("TISTATE_JWT_ALGORITHMS", "jwt_algorithms", "accepted token algorithms"),
+    ("TISTATE_JWT_AUDIENCE", "jwt_audience", "required token audience"),
+    ("TISTATE_JWT_ISSUER", "jwt_issuer", "required token issuer"),
+    ("TISTATE_JWT_LEEWAY", "jwt_leeway", "seconds of clock skew tolerated"),
+    ("TISTATE_INSECURE_NO_AUTH", "insecure_no_auth", "accept requests without a token"),
+    ("TISTATE_HOST", "host", "address to bind"),
+    ("TISTATE_PORT", "port", "port"),
+    ("TISTATE_WORKERS", "workers", "server processes"),
+    ("TISTATE_POOL_SIZE", "pool_size", "database connections per process"),
+    ("TISTATE_POOL_MAX_WAITING", "pool_max_waiting", "requests that may wait for one"),
+    ("TISTATE_POOL_TIMEOUT", "pool_timeout", "seconds a request may wait for one"),
+    ("TISTATE_MAX_IN_FLIGHT", "max_in_flight", "requests admitted at once"),
+    ("TISTATE_LOCK_TIMEOUT", "lock_timeout", "seconds a call may wait for a row lock"),
+    ("TISTATE_STATEMENT_TIMEOUT", "statement_timeout", "seconds a call may take"),
+    ("TISTATE_RETRY_AFTER", "retry_after", "Retry-After seconds of a 503"),
+    ("TISTATE_MAX_BODY_BYTES", "max_body_bytes", "largest request body (413 above)"),
+    ("TISTATE_MAX_CONNECTIONS", "max_connections", "open client connections"),
+    ("TISTATE_PREPARED_STATEMENTS", "prepared_statements", "server-side prepared statements"),
+    ("TISTATE_NOTIFY_EVENTS", "notify_events", "relay, on or off"),
+    ("TISTATE_RELAY_INTERVAL", "relay_interval", "seconds between relay transactions"),
+    ("TISTATE_GRACEFUL_TIMEOUT", "graceful_timeout", "seconds in-flight requests get on SIGTERM"),
+    ("TISTATE_LOG_LEVEL", "log_level", "debug, info, warning or error"),
+    ("TISTATE_DATA_DIR", "", "embedded database's data directory (no database URL)"),
+)
+_DEFAULTS_SHOWN_AS = {
+    "database_url": "unset",
+    "jwt_secret": "unset",
+    "jwt_issuer": "unset",
+    "max_in_flight": "pool size + max waiting",
+    "lock_timeout": "the SQL's 2",
+}
+
+
+def _default(field: str) -> str:
+    if field in _DEFAULTS_SHOWN_AS:
+        return _DEFAULTS_SHOWN_AS[field]
+    if not field:
+        return str(embedded.default_data_dir())
+    from ..http.settings import Settings
+
+    value: Any = {f.name: f.default for f in dataclasses.fields(Settings)}[field]
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def settings_epilog() -> str:
+    """The help's list of settings: variable, default, meaning (options override them)."""
+    lines = [
+        "[bold]Settings[/] (an option wins over its variable; default in brackets):",
+        "",
+    ]
+    for name, field, meaning in SETTINGS_HELP:
+        lines.append(f"  {name} [{_default(field)}]: {meaning}")
+    lines += [
+        "",
+        "Make the secret 32 random bytes, e.g. "
+        "TISTATE_JWT_SECRET=$(python -c 'import secrets; print(secrets.token_hex(32))'), "
+        "and mint tokens with the same one (tistate token mint TI_ID). "
+        "The API's description: /openapi.json, browsable at /docs.",
+    ]
+    return "\n".join(lines).replace("[", "\\[").replace("\\[bold]", "[bold]")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve_command)
+    app.command("serve", epilog=settings_epilog())(serve_command)
+
+
+def schema_problem(url: str) -> str | None:
+    """Why the tistate schema cannot serve yet (missing, older than this tistate), or None."""
+    from ..client import check_schema_version
+
+    try:
+        with translate_errors(), psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            present = conn.execute(
+                "SELECT to_regprocedure('tistate.schema_version()') IS NOT NULL"
+            ).fetchone()
+            if not present or not present[0]:
+                return "schema missing: run `tistate db migrate`"
+            row = conn.execute(_db.SCHEMA_VERSION).fetchone()
+        check_schema_version(int(row[0]) if row else 0)
+    except TistateError as exc:
+        return str(exc)
+    return None
 
 
 @handle_errors
@@ -166,6 +257,10 @@ def serve_command(
         err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     if settings.database_url:
+        problem = schema_problem(settings.database_url)
+        if problem:
+            # Said once here: the service starts anyway (/ready answers 503 until it is fixed).
+            err_console.print(f"[bold yellow]warning:[/] {problem}", soft_wrap=True)
         serve(settings)
         return
     directory = data_dir or embedded.data_dir()

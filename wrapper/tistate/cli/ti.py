@@ -13,12 +13,13 @@ from uuid import UUID
 import typer
 
 from .. import models
-from ..errors import InvalidPayloadError
+from ..errors import InvalidPayloadError, UsageError
 from ._common import (
     DatabaseUrl,
     JsonOutput,
     LockTimeoutOption,
     console,
+    err_console,
     handle_errors,
     load_document,
     open_client,
@@ -32,6 +33,12 @@ ti_app = typer.Typer(help="Inspect and drive task instances.", no_args_is_help=T
 
 TiId = Annotated[UUID, typer.Argument(help="Task instance id.", metavar="TI_ID")]
 END_DATE_STATES = {"success", "failed", "skipped", "removed", "upstream_failed", "up_for_retry"}
+#: Airflow 3's task-instance states, and 'none' for a task instance without one.
+TI_STATES = (
+    "none", "scheduled", "queued", "running", "success", "failed", "skipped", "removed",
+    "upstream_failed", "up_for_retry", "up_for_reschedule", "restarting", "deferred",
+    "awaiting_input",
+)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
@@ -135,23 +142,37 @@ def show_command(
 def list_command(
     dag_id: Annotated[str | None, typer.Option("--dag-id")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id")] = None,
-    state: Annotated[str | None, typer.Option("--state", help="'none' for no state.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help=f"One of: {', '.join(TI_STATES)} ('none': no state)."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, max=10000)] = 100,
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """List task instances."""
+    """List task instances (at most --limit; says so when more match)."""
+    if state is not None and state not in TI_STATES:
+        raise UsageError(f"unknown --state {state!r}", hint=f"use one of: {', '.join(TI_STATES)}")
     with open_client(database_url) as client:
-        tis = client.ti_list(dag_id=dag_id, run_id=run_id, state=state, limit=limit)
+        # One more than asked: whether the limit cut the list.
+        tis = client.ti_list(dag_id=dag_id, run_id=run_id, state=state, limit=limit + 1)
+    cut = len(tis) > limit
+    tis = tis[:limit]
+    if cut:
+        err_console.print(
+            f"showing the first {limit} task instances; more match (raise --limit, or narrow "
+            "with --dag-id, --run-id, --state)",
+            soft_wrap=True,
+        )
     if json_output:
         print_json(tis)
         return
     console.print(
         table(
-            f"task instances ({len(tis)})",
-            ["id", "dag_id", "run_id", "task_id", "map", "state", "try", "host", "duration"],
+            f"task instances ({len(tis)}{'+' if cut else ''})",
+            ["id", "state", "task_id", "dag_id", "run_id", "try", "map", "host", "duration"],
             [
-                (t.id, t.dag_id, t.run_id, t.task_id, t.map_index, t.state, t.try_number,
+                (t.id, t.state, t.task_id, t.dag_id, t.run_id, t.try_number, t.map_index,
                  t.hostname, t.duration)
                 for t in tis
             ],
@@ -178,7 +199,9 @@ def update_state_command(
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """The Execution API state PATCH: success (with asset events), failed, up_for_retry, ..."""
+    """The Execution API state PATCH: success (with asset events), failed, up_for_retry, ...
+
+    A payload of a finishing state without `end_date` gets now (the HTTP API requires it)."""
     given = [x is not None for x in (payload_file, payload, state)]
     if sum(given) != 1:
         raise InvalidPayloadError(
@@ -192,9 +215,9 @@ def update_state_command(
         body = parse_json_option(payload, "--payload")
     else:
         body = {"state": state}
-        if state in END_DATE_STATES:
-            body["end_date"] = datetime.now(UTC).isoformat()
     body = require_object(body, "the payload")
+    if body.get("state") in END_DATE_STATES and "end_date" not in body:
+        body = {**body, "end_date": datetime.now(UTC).isoformat()}  # the files of examples/
     with open_client(database_url) as client:
         result = client.ti_update_state(ti_id, body, lock_timeout=lock_timeout)
     print_result(result, json_output)
@@ -226,7 +249,7 @@ def run_command(
     console.print(
         f"{ti_id} is running on {body.hostname} (pid {body.pid}); "
         f"run {context.dag_run.dag_id}/{context.dag_run.run_id}, max_tries {context.max_tries}, "
-        f"should_retry {context.should_retry}"
+        f"retry on failure: {'yes' if context.should_retry else 'no'}"
     )
 
 

@@ -2,7 +2,9 @@
 
 Bodies are validated from raw JSON (see `body`), so FastAPI does not see them as parameters; each
 route names its body model with `body_schema(...)` and `build_openapi()` adds the models' JSON
-schemas (pydantic's, validation mode) to `components.schemas`.
+schemas (pydantic's, validation mode) to `components.schemas`, with request examples (`EXAMPLES`).
+The per-task-instance bearer JWT is declared as the `TaskInstanceToken` security scheme of every
+/execution operation, so /docs offers an "Authorize" button for it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from pydantic import TypeAdapter
 
 from .. import models
 
-__all__ = ["BODY_MODELS", "body_schema", "build_openapi", "render_openapi", "write_openapi"]
+__all__ = [
+    "BODY_MODELS",
+    "EXAMPLES",
+    "SECURITY_SCHEME",
+    "body_schema",
+    "build_openapi",
+    "render_openapi",
+    "write_openapi",
+]
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -30,6 +40,74 @@ BODY_MODELS: dict[str, Any] = {
 }
 
 
+SECURITY_SCHEME = "TaskInstanceToken"
+_BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A JWT whose subject is the task instance id of the path, signed with "
+    "TISTATE_JWT_SECRET (`tistate token mint TI_ID`), or Airflow's own execution token.",
+}
+_ORDERS = {"name": "orders", "uri": "s3://lake/orders"}
+
+#: Component name -> named request examples (OpenAPI `examples`), each a valid body.
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "TIStateUpdate": {
+        "success_with_events": {
+            "summary": "success with an outlet event and an event through an alias",
+            "value": {
+                "state": "success",
+                "end_date": "2026-01-01T12:00:05Z",
+                "task_outlets": [
+                    {"type": "Asset", **_ORDERS},
+                    {"type": "AssetAlias", "name": "daily-tables"},
+                ],
+                "outlet_events": [
+                    {"dest_asset_key": _ORDERS, "extra": {"rows": 120}},
+                    {
+                        "source_alias_name": "daily-tables",
+                        "dest_asset_key": {"name": "table-a", "uri": "s3://lake/tables/a"},
+                        "extra": {"rows": 3},
+                    },
+                ],
+            },
+        },
+        "failed": {
+            "summary": "failed",
+            "value": {"state": "failed", "end_date": "2026-01-01T12:00:05Z"},
+        },
+        "up_for_retry": {
+            "summary": "up_for_retry (a new try gets a new task instance id)",
+            "value": {"state": "up_for_retry", "end_date": "2026-01-01T12:00:05Z"},
+        },
+    },
+    "TIEnterRunningPayload": {
+        "run": {
+            "summary": "queued -> running",
+            "value": {
+                "state": "running",
+                "hostname": "worker-1",
+                "unixname": "airflow",
+                "pid": 4242,
+                "start_date": "2026-01-01T12:00:00Z",
+            },
+        }
+    },
+    "TIHeartbeatInfo": {
+        "heartbeat": {
+            "summary": "the host and pid given to /run",
+            "value": {"hostname": "worker-1", "pid": 4242},
+        }
+    },
+    "TISkippedDownstreamTasksStatePayload": {
+        "skip": {
+            "summary": "task ids, or [task_id, map_index] pairs",
+            "value": {"tasks": ["report", ["publish", 0]]},
+        }
+    },
+}
+
+
 def body_schema(component: str) -> dict[str, Any]:
     """`openapi_extra` of a route whose JSON body is the model registered as `component`."""
     if component not in BODY_MODELS:
@@ -38,7 +116,10 @@ def body_schema(component: str) -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=component)}}
+                "application/json": {
+                    "schema": {"$ref": REF_TEMPLATE.format(model=component)},
+                    "examples": EXAMPLES.get(component, {}),
+                }
             },
         }
     }
@@ -70,6 +151,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for name, schema in _model_components().items():
         schemas.setdefault(name, schema)
     document["components"]["schemas"] = dict(sorted(schemas.items()))
+    document["components"]["securitySchemes"] = {SECURITY_SCHEME: _BEARER}
+    for path, operations in document.get("paths", {}).items():
+        if path.startswith("/execution/"):
+            for operation in operations.values():
+                operation["security"] = [{SECURITY_SCHEME: []}]
     app.openapi_schema = document
     return document
 
