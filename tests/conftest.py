@@ -43,9 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "flavor" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
-        "both_flavors"
-    ):
+    if "flavor" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_flavors"):
         metafunc.parametrize("flavor", FLAVORS, scope="session")
 
 

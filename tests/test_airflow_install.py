@@ -87,7 +87,12 @@ def test_install_on_airflow_then_every_airflow_db_command_still_works(
 
 def run_airflow(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
     params = conninfo_to_dict(dsn)
-    url = f"postgresql+psycopg2://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{params['dbname']}"
+    url = "postgresql+psycopg2://{}@{}:{}/{}".format(
+        params.get("user", "postgres"),
+        params.get("host", "127.0.0.1"),
+        params.get("port", 5432),
+        params["dbname"],
+    )
     with tempfile.TemporaryDirectory() as home:
         env = {
             **os.environ,
@@ -139,7 +144,7 @@ def test_an_airflow_database_tistate_does_not_support_is_refused(
 
 def test_a_database_that_is_not_airflows_is_refused(empty_db_dsn: str) -> None:
     with pytest.raises(
-        migrate.MigrationError, match="not an Airflow database: no table public.alembic_version"
+        migrate.MigrationError, match=r"not an Airflow database: no table public\.alembic_version"
     ):
         migrate.migrate(empty_db_dsn, flavor="airflow")
     assert nothing_installed(empty_db_dsn)

@@ -204,7 +204,13 @@ def test_ti_update_state_success_payload_with_planted_values(
     if not isinstance(result, Exception):
         assert is_valid_state_update(document), f"SQL accepted an invalid payload: {document}"
         # Undo the events so the next example starts from the same world.
-        bad_conn.execute("DELETE FROM asset_event WHERE id IN (SELECT event_id FROM tistate.asset_event_producer WHERE ti_id = %s)", [ti_id])
+        bad_conn.execute(
+            (
+                "DELETE FROM asset_event WHERE id IN"
+                " (SELECT event_id FROM tistate.asset_event_producer WHERE ti_id = %s)"
+            ),
+            [ti_id],
+        )
         bad_conn.execute("DELETE FROM asset_dag_run_queue")
 
 
@@ -312,7 +318,13 @@ def test_hostile_names_and_extras_are_stored_verbatim(
         [ti_id],
     ).fetchall()
     assert row == [(asset_name, extra)]
-    bad_conn.execute("DELETE FROM asset_event WHERE id IN (SELECT event_id FROM tistate.asset_event_producer WHERE ti_id = %s)", [ti_id])
+    bad_conn.execute(
+        (
+            "DELETE FROM asset_event WHERE id IN"
+            " (SELECT event_id FROM tistate.asset_event_producer WHERE ti_id = %s)"
+        ),
+        [ti_id],
+    )
     # The tables are all still there (the SQL-looking value was data, not code).
     assert bad_conn.execute("SELECT count(*) FROM task_instance").fetchone() != (0,)
 

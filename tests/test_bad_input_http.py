@@ -83,14 +83,18 @@ def reset(conn: psycopg.Connection[Any], ti_id: UUID, state: str = "running") ->
             " = (%s, %s, %s, %s)",
             [ti_id, *gone],
         )
-        conn.execute(
-            "DELETE FROM task_instance_history WHERE task_instance_id = %s", [ti_id]
-        )
+        conn.execute("DELETE FROM task_instance_history WHERE task_instance_id = %s", [ti_id])
     conn.execute(
         "SELECT * FROM tistate.ti_mark(p_ti_id => %s, p_state => %s, p_reason => 'reset')",
         [ti_id, state],
     )
-    conn.execute("DELETE FROM asset_event WHERE id IN (SELECT event_id FROM tistate.asset_event_producer WHERE ti_id = %s)", [ti_id])
+    conn.execute(
+        (
+            "DELETE FROM asset_event WHERE id IN"
+            " (SELECT event_id FROM tistate.asset_event_producer WHERE ti_id = %s)"
+        ),
+        [ti_id],
+    )
 
 
 def assert_clean(response: httpx.Response) -> None:
@@ -277,7 +281,9 @@ def test_hostile_strings_round_trip_over_http(
     assert row == (value,)
     extras = [
         r[0]
-        for r in conn.execute("SELECT extra FROM tistate_test.asset_event WHERE ti_id = %s", [ti_id])
+        for r in conn.execute(
+            "SELECT extra FROM tistate_test.asset_event WHERE ti_id = %s", [ti_id]
+        )
     ]
     assert {value: [value]} in extras
 

@@ -173,7 +173,7 @@ def test_schema_commands(runner: CliRunner, empty_db_dsn: str) -> None:
     assert {m["state"] for m in status["migrations"]} == {"pending"}
     invoke(runner, empty_db_dsn, "db", "verify", code=8)
     applied = invoke_json(runner, empty_db_dsn, "db", "migrate", "--to", "2")
-    assert applied["applied"] == ["0001_schema.sql", "0002_core_helpers.sql"]
+    assert applied["applied"] == ["0001_tistate_schema.sql", "0002_airflow_tables.sql"]
     invoke(runner, empty_db_dsn, "ti", "list", code=errors.SchemaOutdatedError.exit_code)
     invoke(runner, empty_db_dsn, "db", "migrate")
     assert "up to date" in invoke(runner, empty_db_dsn, "db", "migrate").stdout

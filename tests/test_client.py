@@ -185,9 +185,7 @@ def test_lock_timeout_is_retryable(client: Client, db_dsn: str) -> None:
     tis = _setup(client)
     _running(client, tis["load"])
     with psycopg.connect(db_dsn) as holder:
-        holder.execute(
-            "SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", (tis["load"],)
-        )
+        holder.execute("SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", (tis["load"],))
         with pytest.raises(errors.LockTimeoutError) as caught:
             client.ti_update_state(tis["load"], _success(), lock_timeout=0.05)
         holder.rollback()

@@ -178,9 +178,7 @@ def test_two_retries_race_exactly_one_applies(
         "SELECT id, state, try_number FROM task_instance WHERE dag_id = 'cc'"
     ).fetchall()
     assert live == [(new_id, "up_for_retry", 1)]
-    logged = conn.execute(
-        "SELECT count(*) FROM log WHERE event = 'up_for_retry'"
-    ).fetchone()
+    logged = conn.execute("SELECT count(*) FROM log WHERE event = 'up_for_retry'").fetchone()
     assert logged == (1,)
 
 

@@ -302,8 +302,8 @@ def test_interleaved_completions_do_not_deadlock(
 
     gate = connect(autocommit=False)
     gate.execute(
-        "INSERT INTO asset_dag_run_queue (asset_id, target_dag_id)"
-        " SELECT id, 'c_all' FROM asset WHERE name = 'customers'"
+        "INSERT INTO asset_dag_run_queue (asset_id, target_dag_id, created_at)"
+        " SELECT id, 'c_all', now() FROM asset WHERE name = 'customers'"
     )
     a = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_a, payload_a, "20 s"])
     a.start()

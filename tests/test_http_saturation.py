@@ -127,9 +127,7 @@ async def _scenario(
 
         side = await psycopg.AsyncConnection.connect(dsn)
         try:
-            await side.execute(
-                "SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", (held,)
-            )
+            await side.execute("SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", (held,))
             # Occupy every pool connection with a request waiting on the held row.
             blockers = [asyncio.create_task(_heartbeat(http, held)) for _ in range(POOL_SIZE)]
             await asyncio.to_thread(wait_for_lock_waiters, dsn, POOL_SIZE)

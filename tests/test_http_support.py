@@ -216,9 +216,7 @@ class Dags:
 
     def state(self, ti_id: UUID) -> str | None:
         with psycopg.connect(self.dsn) as conn:
-            row = conn.execute(
-                "SELECT state FROM task_instance WHERE id = %s", (ti_id,)
-            ).fetchone()
+            row = conn.execute("SELECT state FROM task_instance WHERE id = %s", (ti_id,)).fetchone()
         assert row is not None
         value: str | None = row[0]
         return value

@@ -42,7 +42,7 @@ def test_edited_applied_migration_is_refused(empty_db_dsn: str) -> None:
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         conn.execute("UPDATE tistate.schema_migrations SET checksum = 'edited' WHERE version = 1")
         assert migrate.verify(conn) == [
-            "0001_schema.sql was edited after it was applied (checksum mismatch)"
+            "0001_tistate_schema.sql was edited after it was applied (checksum mismatch)"
         ]
     with pytest.raises(migrate.MigrationError, match="edited"):
         migrate.migrate(empty_db_dsn)

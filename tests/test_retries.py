@@ -148,9 +148,7 @@ def test_retry_after_lost_response_is_the_no_op_http(world: World, server: Serve
     # The server still runs the call the client abandoned; wait (bounded) until it committed.
     with psycopg.connect(world.dsn, autocommit=True) as conn:
         for _ in range(500):
-            row = conn.execute(
-                "SELECT state FROM task_instance WHERE id = %s", [ti_id]
-            ).fetchone()
+            row = conn.execute("SELECT state FROM task_instance WHERE id = %s", [ti_id]).fetchone()
             if row == ("success",):
                 break
             threading.Event().wait(0.02)  # polling the database for a state

@@ -245,7 +245,8 @@ def world(module_db: str) -> Iterator[tuple[psycopg.Connection[Any], uuid.UUID]]
         ):
             conn.execute("SELECT tistate_test.define_dag(p_dag => %s)", [Jsonb(dag)])
         row = conn.execute(
-            "SELECT ti_id FROM tistate_test.create_dag_run(p_dag_id => 'producer', p_run_id => 'r1')"
+            "SELECT ti_id FROM tistate_test.create_dag_run("
+            "p_dag_id => 'producer', p_run_id => 'r1')"
         ).fetchone()
         assert row is not None
         ti_id: uuid.UUID = row[0]

@@ -235,7 +235,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM tistate._raise('TS404', format('dag %s not found', p_dag_id),
                                jsonb_build_object('reason', 'not_found', 'dag_id', p_dag_id),
-                               'define it first with define_dag (tistate dag define FILE)');
+                               'define it first: tistate dag define FILE (see examples/ and docs/dags.md)');
     END IF;
     BEGIN
         INSERT INTO dag_run (dag_id, run_id, logical_date, state, run_type, run_after, queued_at,

@@ -309,7 +309,7 @@ BEGIN
         PERFORM tistate._raise('TS404', format('no active asset with name %s and uri %s',
                                                coalesce(v_name, '(any)'), coalesce(v_uri, '(any)')),
                                jsonb_build_object('reason', 'not_found', 'name', v_name, 'uri', v_uri),
-                               'assets become active through define_dag');
+                               'an asset becomes active when a DAG names it: tistate dag define FILE; tistate asset list shows the known assets');
     END IF;
     IF tistate._is_airflow() THEN
         -- As a task's events: consumers share-locked, then stamped (tistate._lock_consumers).

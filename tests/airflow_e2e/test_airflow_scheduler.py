@@ -1,10 +1,10 @@
-"""Airflow's own scheduler consumes what tistate writes (Airflow mode, issue "Airflow mode, part 1").
+"""Airflow's own scheduler consumes what tistate writes (Airflow mode).
 
-A real Airflow 3.3.2 database (airflow db migrate, the DAG files of dags/ serialized by `airflow dags
-reserialize`, runs triggered with `airflow dags trigger` and their task instances created by
-`airflow scheduler`), tistate installed by `migrate(flavor="airflow")`; task instances finish
-through `tistate.ti_update_state`, then `airflow scheduler --num-runs N` runs and the test reads
-the asset-triggered runs it created and the events each consumed (dagrun_asset_event).
+A real Airflow 3.3.2 database (airflow db migrate, the DAG files of dags/ serialized by
+`airflow dags reserialize`, runs triggered with `airflow dags trigger` and their task instances
+created by `airflow scheduler`), tistate installed by `migrate(flavor="airflow")`; task instances
+finish through `tistate.ti_update_state`, then `airflow scheduler --num-runs N` runs and the test
+reads the asset-triggered runs it created and the events each consumed (dagrun_asset_event).
 
 Airflow 3.3.2's own API server queues consumers with ON CONFLICT DO NOTHING, so a queue row keeps
 the time of the first event of a burst and the run consumes only the events up to it. tistate
@@ -141,8 +141,13 @@ def finish_all(world: af.World, ti_ids: list[uuid.UUID], pause: float = 0.0) -> 
     retried as the Task SDK retries a 503, and counted."""
     burst = Burst()
     payload = json.dumps(af.success_payload([0], alias_assets=[8]))
-    pool = ConnectionPool(world.dsn, min_size=CONNECTIONS, max_size=CONNECTIONS,
-                          kwargs={"autocommit": True}, open=True)
+    pool = ConnectionPool(
+        world.dsn,
+        min_size=CONNECTIONS,
+        max_size=CONNECTIONS,
+        kwargs={"autocommit": True},
+        open=True,
+    )
 
     def one(ti_id: uuid.UUID) -> None:
         time.sleep(pause * random.random())  # spread arrivals (load shape, nothing asserted on it)
@@ -184,9 +189,11 @@ def test_a_burst_is_consumed_whole(world: af.World) -> None:
     new_any = report.runs["consumer_any"][len(before.runs["consumer_any"]) :]
     assert len(new_any) == 1 and sorted(new_any[0].event_ids) == sorted(burst.direct)
     assert left_behind(report, "consumer_alias", burst.via_alias) == (0, 0)
-    print(f"\nburst then scheduler: {len(burst.direct) + len(burst.via_alias)} events written,"
-          f" consumer_any 1 run with {len(new_any[0].event_ids)} events, 0 left behind,"
-          f" retried {dict(burst.retried)}")
+    print(
+        f"\nburst then scheduler: {len(burst.direct) + len(burst.via_alias)} events written,"
+        f" consumer_any 1 run with {len(new_any[0].event_ids)} events, 0 left behind,"
+        f" retried {dict(burst.retried)}"
+    )
 
 
 @pytest.fixture
@@ -234,11 +241,13 @@ def test_completions_while_the_scheduler_loops_leave_nothing_behind(
     missed_alias, twice_alias = left_behind(report, "consumer_alias", burst.via_alias)
     mine = set(burst.direct)
     runs = {run.id for run in report.runs["consumer_any"] if mine & set(run.event_ids)}
-    print(f"\nC={CONCURRENCY} while the scheduler loops: "
-          f"{len(burst.direct) + len(burst.via_alias)} events written; consumer_any runs created"
-          f" during the burst {len(during)}, runs holding its events {len(runs)}; left behind"
-          f" {missed_any} + {missed_alias} (alias); consumed twice {twice_any + twice_alias};"
-          f" retried {dict(burst.retried)}")
+    print(
+        f"\nC={CONCURRENCY} while the scheduler loops: "
+        f"{len(burst.direct) + len(burst.via_alias)} events written; consumer_any runs created"
+        f" during the burst {len(during)}, runs holding its events {len(runs)}; left behind"
+        f" {missed_any} + {missed_alias} (alias); consumed twice {twice_any + twice_alias};"
+        f" retried {dict(burst.retried)}"
+    )
     assert (missed_any, twice_any, missed_alias, twice_alias) == (0, 0, 0, 0)
     assert report.queued_for("consumer_any") == [] and report.queued_for("consumer_alias") == []
     assert not burst.retried.get("40P01"), "a deadlock reached a caller"

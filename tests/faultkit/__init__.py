@@ -59,6 +59,9 @@ class World:
     prefix: str = "fk"
     tasks: int = 24
     ti_ids: list[UUID] = field(default_factory=list)
+    # Whose define_dag / create_dag_run build the world: tistate's own, or the test setup of
+    # tests/sql/test_world.sql, which also builds it on an Airflow database (both_flavors tests).
+    setup_schema: str = "tistate"
 
     @property
     def dag_id(self) -> str:
@@ -113,10 +116,10 @@ class World:
         ]
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             for dag in dags:
-                conn.execute("SELECT tistate_test.define_dag(p_dag => %s)", [Jsonb(dag)])
+                conn.execute(f"SELECT {self.setup_schema}.define_dag(p_dag => %s)", [Jsonb(dag)])
             rows = conn.execute(
-                "SELECT ti_id FROM tistate_test.create_dag_run(p_dag_id => %s, p_run_id => %s)"
-                " ORDER BY task_id",
+                f"SELECT ti_id FROM {self.setup_schema}.create_dag_run("
+                "p_dag_id => %s, p_run_id => %s) ORDER BY task_id",
                 [self.dag_id, self.run_id],
             ).fetchall()
             self.ti_ids = [row[0] for row in rows]
@@ -215,8 +218,7 @@ def check_invariant(world: World, succeeded: Iterable[int], failed: Iterable[int
     with psycopg.connect(world.dsn, autocommit=True) as conn:
         states = dict(
             conn.execute(
-                "SELECT task_id, state FROM task_instance"
-                " WHERE dag_id = %s AND run_id = %s",
+                "SELECT task_id, state FROM task_instance WHERE dag_id = %s AND run_id = %s",
                 [world.dag_id, world.run_id],
             ).fetchall()
         )
@@ -320,8 +322,8 @@ class Hold:
         elif mode == "queue":
             names = [world.asset(k)["name"] for k in ks]
             cur = self.conn.execute(
-                "INSERT INTO asset_dag_run_queue (asset_id, target_dag_id)"
-                " SELECT id, %s FROM asset WHERE name = ANY(%s)",
+                "INSERT INTO asset_dag_run_queue (asset_id, target_dag_id, created_at)"
+                " SELECT id, %s, now() FROM asset WHERE name = ANY(%s)",
                 [world.consumer, names],
             )
             assert cur.rowcount == len(ks)

@@ -110,6 +110,8 @@ class PrivatePostgres:
     def createdb(self, name: str) -> str:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+            # Tests name Airflow's tables unqualified (conftest.create_database does the same).
+            conn.execute(f'ALTER DATABASE "{name}" SET search_path = tistate, public')  # type: ignore[arg-type]
         return self.url(name)
 
     def destroy(self) -> None:

@@ -13,6 +13,7 @@ exits with `exit_code`.
 | TS410                                   | GoneError                 | 410  | 6    |
 | TS422                                   | InvalidPayloadError       | 422  | 3    |
 | TS403                                   | ForbiddenError            | 403  | 7    |
+| TS501                                   | UnsupportedError          | 501  | 9    |
 | 40001                                   | SerializationFailureError | 503  | 75   |
 | 40P01                                   | DeadlockError             | 503  | 75   |
 | 55P03                                   | LockTimeoutError          | 503  | 75   |
@@ -177,6 +178,17 @@ class ForbiddenError(TistateError):
     default_reason = "forbidden"
 
 
+class UnsupportedError(TistateError):
+    """Not supported here: a standalone-only function on an Airflow database (define_dag,
+    create_dag_run, ti_queue: Airflow's DAG processor and scheduler do that), an Airflow setup
+    tistate does not support (compressed serialized DAGs, multi-team), or an install refused."""
+
+    http_status = 501
+    exit_code = 9
+    default_sqlstate = "TS501"
+    default_reason = "unsupported"
+
+
 class RetryableError(TistateError):
     """A transient failure: the call changed nothing and may be retried."""
 
@@ -273,6 +285,7 @@ REGISTRY: Mapping[str, type[TistateError]] = {
     "TS409": InvalidStateError,
     "TS410": GoneError,
     "TS422": InvalidPayloadError,
+    "TS501": UnsupportedError,
     "40001": SerializationFailureError,
     "40P01": DeadlockError,
     "55P03": LockTimeoutError,

@@ -193,7 +193,9 @@ def migrate(
     return done
 
 
-def _apply_one(conn: psycopg.Connection[Any], migration: Migration, settings: dict[str, str]) -> bool:
+def _apply_one(
+    conn: psycopg.Connection[Any], migration: Migration, settings: dict[str, str]
+) -> bool:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
         # Re-read under the lock: another process may have applied it while we waited.
@@ -339,9 +341,9 @@ def compatibility(conn: psycopg.Connection[Any]) -> Compatibility:
         ).fetchone()
         if found and found[0]:
             row = conn.execute(
-                psycopg.sql.SQL("SELECT string_agg(version_num, ',') FROM {}.alembic_version").format(
-                    psycopg.sql.Identifier(schema)
-                )
+                psycopg.sql.SQL(
+                    "SELECT string_agg(version_num, ',') FROM {}.alembic_version"
+                ).format(psycopg.sql.Identifier(schema))
             ).fetchone()
             revision = row[0] if row else None
     has_check = conn.execute(

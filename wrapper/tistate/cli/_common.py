@@ -55,25 +55,6 @@ LockTimeoutOption = Annotated[
 
 
 #: Hints the SQL gives in its own terms, said as the CLI command that does it.
-CLI_HINTS: dict[str, str] = {
-    "define it first with define_dag (tistate dag define FILE)": (
-        "define it first: tistate dag define FILE (see examples/ and docs/dags.md)"
-    ),
-    "assets become active through define_dag": (
-        "an asset becomes active when a DAG names it: tistate dag define FILE; "
-        "tistate asset list shows the known assets"
-    ),
-    "the task instance has a new id; fetch it by dag_id, run_id, task_id and map_index": (
-        "the task instance has a new id (the next try): "
-        "tistate ti list --dag-id DAG --run-id RUN shows it"
-    ),
-}
-
-
-def cli_hint(hint: str | None) -> str | None:
-    return CLI_HINTS.get(hint, hint) if hint else hint
-
-
 def report_error(exc: TistateError) -> None:
     code = f" [{exc.code}]" if exc.code else ""
     err_console.print(f"[bold red]error{code}:[/] {exc.message}", markup=True, soft_wrap=True)
@@ -84,7 +65,7 @@ def report_error(exc: TistateError) -> None:
     if extra:
         err_console.print(f"  detail: {json.dumps(extra, default=str)}", markup=False)
     if exc.hint:
-        err_console.print(f"  hint: {cli_hint(exc.hint)}", markup=False)
+        err_console.print(f"  hint: {exc.hint}", markup=False)
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:

@@ -9,9 +9,9 @@ import psycopg
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 
-from .. import _db, migrate
-from ..errors import SchemaOutdatedError, translate_errors
-from ._common import DatabaseUrl, JsonOutput, console, handle_errors, print_json, table
+from .. import migrate
+from ..errors import SchemaOutdatedError, UsageError, translate_errors
+from ._common import DatabaseUrl, JsonOutput, console, database, handle_errors, print_json, table
 
 db_app = typer.Typer(help="Install and inspect the database schema.", no_args_is_help=True)
 
@@ -55,7 +55,7 @@ def migrate_with_progress(
         TextColumn("{task.completed}/{task.total} {task.description}"),
         console=console,
         transient=True,
-        disable=quiet,
+        disable=quiet or not console.is_terminal,
     ) as progress:
         task = progress.add_task("", total=len(migrations))
 
@@ -80,15 +80,15 @@ def migrate_command(
     json_output: JsonOutput = False,
 ) -> None:
     """Apply every pending migration (safe to run concurrently and repeatedly)."""
-    url = _db.database_url(database_url)
     flavor = "airflow" if airflow or airflow_schema else None
-    applied = migrate_with_progress(
-        url,
-        target=to,
-        quiet=json_output,
-        flavor=flavor,
-        airflow_schema=airflow_schema or "public",
-    )
+    with database(database_url) as url:
+        applied = migrate_with_progress(
+            url,
+            target=to,
+            quiet=json_output,
+            flavor=flavor,
+            airflow_schema=airflow_schema or "public",
+        )
     if json_output:
         print_json({"applied": applied, "latest": migrate.latest_version()})
     elif applied:
@@ -144,7 +144,8 @@ def _status(url: str) -> dict[str, object]:
 @handle_errors
 def status_command(database_url: DatabaseUrl = None, json_output: JsonOutput = False) -> None:
     """Show applied and pending migrations."""
-    status = _status(_db.database_url(database_url))
+    with database(database_url) as url:
+        status = _status(url)
     if json_output:
         print_json(status)
         return
@@ -172,8 +173,11 @@ def status_command(database_url: DatabaseUrl = None, json_output: JsonOutput = F
 def verify_command(database_url: DatabaseUrl = None, json_output: JsonOutput = False) -> None:
     """Check the migration history against the bundled files, and in Airflow mode the Airflow
     revision, the columns tistate uses and tistate_owner's grants."""
-    url = _db.database_url(database_url)
-    with translate_errors(), psycopg.connect(url, autocommit=True) as conn:
+    with (
+        database(database_url) as url,
+        translate_errors(),
+        psycopg.connect(url, autocommit=True) as conn,
+    ):
         problems = migrate.verify(conn)
         compatibility = migrate.compatibility(conn)
         problems += compatibility.problems
@@ -207,7 +211,8 @@ def verify_command(database_url: DatabaseUrl = None, json_output: JsonOutput = F
         console.print("ok: every applied migration matches its file")
         if compatibility.flavor == "airflow":
             console.print(
-                f"ok: Airflow revision {compatibility.airflow_revision}, columns and grants as expected"
+                f"ok: Airflow revision {compatibility.airflow_revision},"
+                " columns and grants as expected"
             )
 
 
@@ -226,9 +231,17 @@ def snapshot_command(
     database_url: DatabaseUrl = None,
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", help="Target directory (default: sql_functions/snapshot)."),
+        typer.Option(
+            "--dir", help="Target directory (default: sql_functions/snapshot of a source checkout)."
+        ),
     ] = None,
 ) -> None:
     """Regenerate the snapshot (schema.sql, functions/*.sql) from a migrated database."""
-    written = migrate.write_snapshot(_db.database_url(database_url), directory)
+    if directory is None and not (migrate.snapshot_dir().parents[1] / "pyproject.toml").is_file():
+        raise UsageError(
+            "outside a source checkout there is no sql_functions/snapshot: give --dir DIR",
+            hint="tistate db snapshot --dir ./snapshot",
+        )
+    with database(database_url) as url:
+        written = migrate.write_snapshot(url, directory)
     console.print(f"wrote {len(written)} files")
