@@ -80,7 +80,7 @@ def bad_dsn(template_db: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def bad_world(bad_dsn: str) -> World:
-    return World(bad_dsn, prefix="bad", tasks=6).create()
+    return World(bad_dsn, prefix="bad", tasks=6, setup_schema="tistate_test").create()
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +183,7 @@ def is_valid_state_update(document: Any) -> bool:
 
 @EXAMPLES
 @given(document=JSON | planted([*VALID_STATE_PAYLOADS, {"state": "success", "end_date": END_DATE}]))
+@pytest.mark.both_flavors
 def test_ti_update_state_arbitrary_json(
     bad_conn: psycopg.Connection[Any], bad_world: World, document: Any
 ) -> None:
@@ -195,6 +196,7 @@ def test_ti_update_state_arbitrary_json(
 
 @EXAMPLES
 @given(data=st.data())
+@pytest.mark.both_flavors
 def test_ti_update_state_success_payload_with_planted_values(
     bad_conn: psycopg.Connection[Any], bad_world: World, data: st.DataObject
 ) -> None:
@@ -216,6 +218,7 @@ def test_ti_update_state_success_payload_with_planted_values(
 
 @EXAMPLES
 @given(data=st.data())
+@pytest.mark.both_flavors
 def test_ti_run_arbitrary_json(
     bad_conn: psycopg.Connection[Any], bad_world: World, data: st.DataObject
 ) -> None:

@@ -24,6 +24,8 @@ HEARTBEAT_300MS = (
 )
 RETRY = {"state": "up_for_retry", "end_date": "2030-01-01T00:05:00Z", "retry_reason": "flaky"}
 
+pytestmark = pytest.mark.both_flavors
+
 
 @pytest.fixture
 def ti_id(conn: psycopg.Connection[Any]) -> UUID:

@@ -38,6 +38,8 @@ CALL_WITH_TIMEOUT = (
     " FROM tistate.ti_update_state(p_ti_id => %s, p_payload => %s, p_lock_timeout => %s)"
 )
 
+pytestmark = pytest.mark.both_flavors
+
 
 def success(outlets: list[dict[str, Any]], events: list[dict[str, Any]]) -> Jsonb:
     return Jsonb(

@@ -40,6 +40,8 @@ from test_http_support import Server, mint, running_server
 TASKS = 24
 REPORT: dict[str, Any] = {}
 
+pytestmark = pytest.mark.both_flavors
+
 
 def report(name: str, **figures: Any) -> None:
     """Counts per fault, printed with -s and kept for the summary at the end of the module."""
@@ -49,7 +51,7 @@ def report(name: str, **figures: Any) -> None:
 
 @pytest.fixture
 def world(db_dsn: str) -> World:
-    return World(db_dsn, tasks=TASKS).create()
+    return World(db_dsn, tasks=TASKS, setup_schema="tistate_test").create()
 
 
 def token(ti_id: UUID) -> str:

@@ -47,6 +47,8 @@ VALID: dict[str, Any] = {
     ],
 }
 
+pytestmark = pytest.mark.both_flavors
+
 
 RUNNING = {
     "state": "running",
