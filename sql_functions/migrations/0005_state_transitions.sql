@@ -452,6 +452,39 @@ $function$;
 
 COMMENT ON FUNCTION tistate._notify_events(p_events tistate._planned_event[], p_ti_id uuid) IS 'Announce events on tistate_events: pg_notify now (notify_events on), an outbox row for the relay (relay), or nothing (off)';
 
+CREATE FUNCTION tistate._check_declared_outlets(p_dag_id text, p_task_id text, p_run_id text, p_outlets jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+DECLARE
+    v_declared jsonb;
+    v_outlet   jsonb;
+BEGIN
+    -- The outlets the task's definition declares: the DAG document standalone, the serialized DAG
+    -- of the run's version in Airflow mode (tistate._dag_tasks). Every outlet of the payload must be
+    -- one of them: same type, name and uri (a name or uri reference: its name or uri).
+    SELECT t.outlets INTO v_declared FROM tistate._dag_tasks(p_dag_id, p_run_id) AS t WHERE t.task_id = p_task_id;
+    SELECT o INTO v_outlet
+    FROM jsonb_array_elements(p_outlets) AS o
+    WHERE NOT EXISTS (
+        SELECT 1 FROM jsonb_array_elements(coalesce(v_declared, '[]')) AS d
+        WHERE d ->> 'type' = o ->> 'type'
+          AND (d ->> 'name' IS NOT DISTINCT FROM o ->> 'name' OR o ->> 'type' = 'AssetUriRef')
+          AND (d ->> 'uri' IS NOT DISTINCT FROM o ->> 'uri' OR o ->> 'type' IN ('AssetAlias', 'AssetNameRef')))
+    LIMIT 1;
+    IF FOUND THEN
+        PERFORM tistate._raise('TS403',
+            format('task %s of dag %s does not declare the outlet %s', p_task_id, p_dag_id, v_outlet),
+            jsonb_build_object('reason', 'undeclared_outlet', 'field', 'task_outlets', 'outlet', v_outlet,
+                               'dag_id', p_dag_id, 'task_id', p_task_id),
+            'a task writes asset events only for the outlets its DAG declares');
+    END IF;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._check_declared_outlets(p_dag_id text, p_task_id text, p_run_id text, p_outlets jsonb) IS 'TS403 when the payload names an outlet (asset, alias, name or uri reference) the task''s definition does not declare';
+
 CREATE FUNCTION tistate._lock_consumers(p_outlets jsonb, p_events jsonb, p_now timestamp with time zone)
  RETURNS timestamp with time zone
  LANGUAGE plpgsql
@@ -511,6 +544,8 @@ BEGIN
     IF jsonb_array_length(p_outlets) = 0 THEN
         RETURN;
     END IF;
+    -- A task writes events only for outlets its DAG declares (Airflow trusts the worker here).
+    PERFORM tistate._check_declared_outlets(p_dag_id, p_task_id, p_run_id, p_outlets);
     -- The aliases the task declared: only their alias events count.
     v_aliases := jsonb_path_query_array(p_outlets, '$[*] ? (@.type == "AssetAlias").name');
     IF v_airflow THEN
@@ -946,43 +981,61 @@ $function$;
 
 COMMENT ON FUNCTION tistate._apply_terminal(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone) IS 'running -> failed (with fail-fast when the DAG sets it), skipped, removed or upstream_failed';
 
-CREATE FUNCTION tistate._apply_retry(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
- RETURNS tistate.state_update_result
+CREATE FUNCTION tistate._archive_try(p_ti_id uuid, p_state text, p_end_date timestamp with time zone,
+                                     p_now timestamp with time zone, p_rendered_map_index text DEFAULT NULL,
+                                     p_retry_delay double precision DEFAULT NULL, p_retry_reason text DEFAULT NULL)
+ RETURNS uuid
  LANGUAGE plpgsql
 AS $function$
 DECLARE
-    v_old_id   uuid := (p_ctx.ti).id;
-    v_new_id   uuid := tistate._uuid7(p_now);
-    v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
-    v_delay    double precision := (p_payload ->> 'retry_delay_seconds')::double precision;
-    v_reason   text := p_payload ->> 'retry_reason';
-    v_rendered text := CASE WHEN p_payload ? 'rendered_map_index'
-                            THEN p_payload ->> 'rendered_map_index' ELSE (p_ctx.ti).rendered_map_index END;
+    v_new_id uuid := tistate._uuid7(p_now);
 BEGIN
-    -- 1. The finished try goes to history, as failed, under its old id; at most once per try.
+    -- A try is over and the next one starts under a new id, as Airflow does on a retry and on a
+    -- clear: whoever still holds the old id (a stale worker's token) gets TS410 from now on.
+    -- 1. The finished try goes to history under its old id, with the state it ended in; at most
+    --    once per try.
     INSERT INTO task_instance_history (
         task_instance_id, task_id, dag_id, run_id, map_index, try_number, start_date, end_date, duration,
         state, max_tries, hostname, unixname, pool, pool_slots, queue, priority_weight, operator,
         custom_operator_name, queued_dttm, scheduled_dttm, queued_by_job_id, pid, executor, executor_config,
         updated_at, rendered_map_index, context_carrier, span_status, external_executor_id, trigger_id,
         trigger_timeout, next_method, next_kwargs, task_display_name, dag_version_id, retry_delay_override, retry_reason)
-    SELECT ti.id, ti.task_id, ti.dag_id, ti.run_id, ti.map_index, ti.try_number, ti.start_date, v_end_date,
-           extract(epoch FROM v_end_date - ti.start_date),
-           'failed', ti.max_tries, ti.hostname, ti.unixname, ti.pool, ti.pool_slots, ti.queue, ti.priority_weight,
+    SELECT ti.id, ti.task_id, ti.dag_id, ti.run_id, ti.map_index, ti.try_number, ti.start_date, p_end_date,
+           extract(epoch FROM p_end_date - ti.start_date),
+           p_state, ti.max_tries, ti.hostname, ti.unixname, ti.pool, ti.pool_slots, ti.queue, ti.priority_weight,
            ti.operator, ti.custom_operator_name, ti.queued_dttm, ti.scheduled_dttm, ti.queued_by_job_id, ti.pid,
-           ti.executor, ti.executor_config, p_now, v_rendered, ti.context_carrier, ti.span_status,
-           ti.external_executor_id, ti.trigger_id, ti.trigger_timeout AT TIME ZONE 'UTC', NULL, NULL, ti.task_display_name,
-           ti.dag_version_id, v_delay, v_reason
+           ti.executor, ti.executor_config, p_now, coalesce(p_rendered_map_index, ti.rendered_map_index),
+           ti.context_carrier, ti.span_status, ti.external_executor_id, ti.trigger_id,
+           ti.trigger_timeout AT TIME ZONE 'UTC', NULL, NULL, ti.task_display_name,
+           ti.dag_version_id, p_retry_delay, p_retry_reason
     FROM task_instance AS ti
-    WHERE ti.id = v_old_id
+    WHERE ti.id = p_ti_id
     ON CONFLICT DO NOTHING;
-
     -- 2. task_reschedule references the id without ON UPDATE CASCADE: its rows belong to the old try.
-    DELETE FROM task_reschedule AS r WHERE r.ti_id = v_old_id;
+    DELETE FROM task_reschedule AS r WHERE r.ti_id = p_ti_id;
+    -- 3. The live row takes the new uuid7 id.
+    UPDATE task_instance AS ti SET id = v_new_id WHERE ti.id = p_ti_id;
+    RETURN v_new_id;
+END
+$function$;
 
-    -- 3. The live row takes a new uuid7 id; the old id answers TS410 from now on.
+COMMENT ON FUNCTION tistate._archive_try(p_ti_id uuid, p_state text, p_end_date timestamp with time zone, p_now timestamp with time zone, p_rendered_map_index text, p_retry_delay double precision, p_retry_reason text) IS 'End a try: its history row (under the old id, in the state it ended in), its reschedule rows deleted, and a new uuid7 id for the next try; returns the new id';
+
+CREATE FUNCTION tistate._apply_retry(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
+ RETURNS tistate.state_update_result
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
+    v_delay    double precision := (p_payload ->> 'retry_delay_seconds')::double precision;
+    v_reason   text := p_payload ->> 'retry_reason';
+    v_rendered text := CASE WHEN p_payload ? 'rendered_map_index'
+                            THEN p_payload ->> 'rendered_map_index' ELSE (p_ctx.ti).rendered_map_index END;
+    v_new_id   uuid;
+BEGIN
+    -- The finished try goes to history as failed; the live row is the next try, up for retry.
+    v_new_id := tistate._archive_try((p_ctx.ti).id, 'failed', v_end_date, p_now, v_rendered, v_delay, v_reason);
     UPDATE task_instance AS ti SET
-        id = v_new_id,
         state = 'up_for_retry',
         end_date = v_end_date,
         duration = extract(epoch FROM v_end_date - ti.start_date),
@@ -992,7 +1045,7 @@ BEGIN
         retry_reason = v_reason,
         rendered_map_index = v_rendered,
         updated_at = p_now
-    WHERE ti.id = v_old_id;
+    WHERE ti.id = v_new_id;
 
     PERFORM tistate._audit(p_ctx, 'up_for_retry', p_now);
     RETURN tistate._applied(p_ctx, 'up_for_retry', v_new_id);
