@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import ClientDisconnect
 
 from .. import models
 
@@ -26,6 +27,7 @@ __all__ = [
     "SKIP_DOWNSTREAM",
     "STATE_UPDATE",
     "BodyTooLargeError",
+    "ClientGoneError",
     "json_body",
     "parse_body",
 ]
@@ -48,6 +50,11 @@ class BodyTooLargeError(Exception):
         self.limit = limit
 
 
+class ClientGoneError(Exception):
+    """The client closed the connection (or missed the body deadline) before its body was read:
+    nobody is left to answer (499, or 408 for a missed deadline; never a 500)."""
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, or BodyTooLargeError as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length")
@@ -55,11 +62,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise BodyTooLargeError(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLargeError(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientGoneError from None
     return b"".join(chunks)
 
 
