@@ -8,6 +8,7 @@ second line is the connection pool itself (bounded `max_waiting` and `timeout`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -16,7 +17,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .body import CHARGE_STATE
+from .budget import BodyBudget
 from .logs import log_access
+from .memory import TRIM_AFTER_BYTES, release_free_memory
 from .metrics import Metrics
 
 __all__ = ["REQUEST_ID_HEADER", "RequestMiddleware"]
@@ -55,6 +59,7 @@ class RequestMiddleware:
         app: ASGIApp,
         *,
         metrics: Metrics,
+        budget: BodyBudget,
         admission_limit: int,
         retry_after: int,
         api_version: str,
@@ -62,6 +67,7 @@ class RequestMiddleware:
         self.app = app
         self.api_version = api_version.encode()
         self.metrics = metrics
+        self.budget = budget
         self.admission_limit = admission_limit
         self.retry_after = retry_after
         self.in_flight = 0
@@ -72,7 +78,8 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         request_id = request_id_for(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         status = 500
         response_started = False
 
@@ -103,6 +110,11 @@ class RequestMiddleware:
                 finally:
                     self.in_flight -= 1
                     self.metrics.in_flight.dec()
+                    charge = state.pop(CHARGE_STATE, 0)
+                    if charge:  # the body is served: its memory is free again
+                        self.budget.give(charge)
+                        if charge >= TRIM_AFTER_BYTES:
+                            _release_when_done()
             else:
                 await self.app(scope, receive, send_wrapper)
         finally:
@@ -146,6 +158,16 @@ class RequestMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _release_when_done() -> None:
+    """Trim the heap once this request's task has ended (its frames, locals and exceptions are
+    gone by then)."""
+    task = asyncio.current_task()
+    if task is None:
+        release_free_memory()
+    else:
+        task.add_done_callback(lambda _: release_free_memory())
 
 
 def _client(scope: Scope) -> str | None:

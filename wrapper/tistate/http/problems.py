@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConnectionLostError, DatabaseError, RetryableError, TistateError
-from .body import BodyTooLargeError, ClientGoneError
+from .body import BodyOverBudgetError, BodyTooLargeError, ClientGoneError, echo_input
 from .protocol import READ_TIMEOUT_STATE
 
 __all__ = [
@@ -135,8 +135,15 @@ def _json_safe(value: Any) -> Any:
 
 def validation_error_response(exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 (`{"detail": [{"type", "loc", "msg", "input"}, ...]}`), encodable whatever
-    the input held: a NaN or infinity is rendered as the string "nan", "inf" or "-inf"."""
-    detail = _json_safe(jsonable_encoder(exc.errors()))
+    the input held (a NaN or infinity is rendered as the string "nan", "inf" or "-inf") and small
+    (a large input is replaced by a note)."""
+    errors: list[Any] = []
+    for error in exc.errors():
+        entry = dict(error) if isinstance(error, dict) else error
+        if isinstance(entry, dict) and "input" in entry:
+            entry["input"] = echo_input(entry["input"])
+        errors.append(entry)
+    detail = _json_safe(jsonable_encoder(errors))
     return JSONResponse({"detail": detail}, status_code=422)
 
 
@@ -181,6 +188,19 @@ def install_handlers(app: FastAPI) -> None:
         body = {"detail": {"reason": "body_too_large", "message": str(exc), "limit": exc.limit}}
         return JSONResponse(body, status_code=413)
 
+    async def over_budget(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BodyOverBudgetError)
+        app.state.metrics.observe_rejection("overloaded")
+        body = {
+            "detail": {
+                "reason": "overloaded",
+                "message": "the service holds as many request bodies as its memory budget "
+                "allows; retry later",
+            }
+        }
+        retry_after = str(app.state.settings.retry_after)
+        return JSONResponse(body, status_code=503, headers={"Retry-After": retry_after})
+
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         return validation_error_response(exc)
@@ -210,6 +230,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPProblem, problem)
     app.add_exception_handler(BodyTooLargeError, too_large)
     app.add_exception_handler(ClientGoneError, client_gone)
+    app.add_exception_handler(BodyOverBudgetError, over_budget)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected)
     # FastAPI's own handler stays for HTTPException; referenced here so the contract is visible
