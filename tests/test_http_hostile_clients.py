@@ -135,7 +135,7 @@ def test_twenty_sockets_sending_50_mib_headers_cost_nothing_and_stall_nobody(
         before = server.rss_kib()
 
         async def flood() -> int:
-            reader, writer = await _connect(server)
+            _, writer = await _connect(server)
             writer.write(b"GET /health HTTP/1.1\r\nhost: t\r\nx-flood: ")
             sent = 0
             try:
@@ -196,6 +196,32 @@ def test_stalled_heads_are_closed_so_the_connection_cap_frees_up(server: Server)
     assert after == 200
 
 
+def test_a_stalled_head_on_a_kept_alive_connection_is_408(server: Server) -> None:
+    """The head deadline also runs for the second request of a connection."""
+
+    async def exercise() -> tuple[bytes, bytes]:
+        reader, writer = await _connect(server)
+        writer.write(b"GET /health HTTP/1.1\r\nhost: t\r\n\r\n")
+        first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        await asyncio.wait_for(reader.readexactly(int(_header(first, b"content-length"))), 10)
+        writer.write(b"GET /health HTTP/1.1\r\nhost: t\r\n")  # and nothing more
+        try:
+            return first, await _until_closed(reader, HEADER_TIMEOUT + SLACK)
+        finally:
+            writer.close()
+
+    first, second = asyncio.run(exercise())
+    assert _status(first) == 200 and _status(second) == 408
+
+
+def _header(head: bytes, name: bytes) -> bytes:
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip()
+    raise AssertionError(f"no {name!r} in {head!r}")
+
+
 def test_a_stalled_body_is_408_and_closed(server: Server, db_dsn: str) -> None:
     ti = Dags(db_dsn).running()
     path = f"/execution/task-instances/{ti}/heartbeat"
@@ -237,7 +263,7 @@ def test_a_client_gone_mid_body_is_499_not_a_500(server: Server, db_dsn: str) ->
     path = f"/execution/task-instances/{ti}/state"
 
     async def exercise() -> None:
-        reader, writer = await _connect(server)
+        _, writer = await _connect(server)
         head = (
             f"PATCH {path} HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
             f"content-length: 1000\r\nauthorization: {auth(ti)['Authorization']}\r\n\r\n"

@@ -87,7 +87,9 @@ def test_a_burst_of_maximum_size_bodies_stays_within_the_budget_and_is_given_bac
         peak_before = _vm(server, "VmHWM")
 
         async def burst() -> list[tuple[int, dict[str, str]]]:
-            return await asyncio.gather(*(_patch(server, t, b) for t, b in zip(tis, bodies)))
+            return await asyncio.gather(
+                *(_patch(server, t, b) for t, b in zip(tis, bodies, strict=True))
+            )
 
         answers = asyncio.run(burst())
         peak = _vm(server, "VmHWM")
