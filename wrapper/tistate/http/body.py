@@ -6,7 +6,10 @@ skip-downstream `[task_id, map_index]` pairs). Validating the bytes in JSON mode
 strict models and one pass in pydantic-core. Errors keep FastAPI's 422 shape
 (`{"detail": [{"type", "loc": ["body", ...], "msg", "input"}]}`), which is what Airflow answers.
 
-The body is read with a size cap, so a client cannot make the process hold an unbounded body.
+The body is read with a size cap, so a client cannot make the process hold an unbounded body,
+and charged to the process's body memory budget (tistate.http.budget) before it is read and once
+its JSON values are counted. A 422 echoes only small inputs, with non-finite numbers as strings.
+A client gone before its body is complete is ClientGoneError (499 or 408), not an error of ours.
 """
 
 from __future__ import annotations
