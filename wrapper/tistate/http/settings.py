@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..tokens import ALGORITHMS, DEFAULT_AUDIENCE
+from .budget import BYTE_COST, read_charge
 
 __all__ = ["DEFAULT_AUDIENCE", "SUPPORTED_ALGORITHMS", "Settings"]
 
@@ -120,8 +121,11 @@ class Settings:
             raise ValueError(f"notify_events must be one of {', '.join(NOTIFY_MODES)}")
         if self.relay_interval <= 0:
             raise ValueError("relay_interval must be positive")
-        if self.body_memory_bytes < self.max_body_bytes:
-            raise ValueError("body_memory_bytes must be at least max_body_bytes")
+        if self.body_memory_bytes < read_charge(self.max_body_bytes):
+            raise ValueError(
+                "body_memory_bytes must be at least "
+                f"{read_charge(self.max_body_bytes)} ({BYTE_COST} x max_body_bytes)"
+            )
         if self.max_header_bytes < 1024:
             raise ValueError("max_header_bytes must be at least 1024")
         if self.header_timeout <= 0 or self.body_timeout <= 0:
