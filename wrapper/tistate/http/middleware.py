@@ -8,7 +8,6 @@ second line is the connection pool itself (bounded `max_waiting` and `timeout`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -20,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .body import CHARGE_STATE
 from .budget import BodyBudget
 from .logs import log_access
-from .memory import TRIM_AFTER_BYTES, release_free_memory
+from .memory import TRIM_AFTER_BYTES, release_free_memory_soon
 from .metrics import Metrics
 
 __all__ = ["REQUEST_ID_HEADER", "RequestMiddleware"]
@@ -114,7 +113,7 @@ class RequestMiddleware:
                     if charge:  # the body is served: its memory is free again
                         self.budget.give(charge)
                         if charge >= TRIM_AFTER_BYTES:
-                            _release_when_done()
+                            release_free_memory_soon()
             else:
                 await self.app(scope, receive, send_wrapper)
         finally:
@@ -158,16 +157,6 @@ class RequestMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-def _release_when_done() -> None:
-    """Trim the heap once this request's task has ended (its frames, locals and exceptions are
-    gone by then)."""
-    task = asyncio.current_task()
-    if task is None:
-        release_free_memory()
-    else:
-        task.add_done_callback(lambda _: release_free_memory())
 
 
 def _client(scope: Scope) -> str | None:
