@@ -14,6 +14,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from .. import __version__
 from ..client import DEFAULT_PREPARE_THRESHOLD, AsyncClient
 from ..relay import NotificationRelay
+from .budget import BodyBudget
+from .memory import tune_malloc
 from .metrics import Metrics
 from .middleware import RequestMiddleware
 from .openapi import build_openapi
@@ -90,6 +92,7 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = client is None
+        tune_malloc()
         app.state.client = _make_client(settings) if owned else client
         if owned:
             await app.state.client.open()
@@ -141,9 +144,11 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
     app.include_router(execution_router)
     app.include_router(ops_router)
     install_handlers(app)
+    app.state.body_budget = BodyBudget(settings.body_memory_bytes)
     app.add_middleware(
         RequestMiddleware,
         metrics=app.state.metrics,
+        budget=app.state.body_budget,
         admission_limit=settings.admission_limit,
         retry_after=settings.retry_after,
         api_version=API_VERSION,
