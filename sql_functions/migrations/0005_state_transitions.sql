@@ -1228,6 +1228,7 @@ DECLARE
     v_locked    timestamptz;
     v_result    tistate.state_update_result;
 BEGIN
+    p_now := tistate._caller_now(p_now);  -- a worker uses the database clock (docs/dba.md)
     -- 1. Validate and normalise the whole payload before touching any row (TS422).
     v_payload := tistate._normalize_state_payload(p_payload);
     -- The usual success: registration before the row lock, the lock held only for the update.
@@ -1311,6 +1312,7 @@ DECLARE
     v_duplicate  boolean;
     v_resuming   boolean;
 BEGIN
+    p_now := tistate._caller_now(p_now);  -- a worker uses the database clock (docs/dba.md)
     -- TIEnterRunningPayload, validated before the lock.
     PERFORM tistate._check_object(p_payload, '', ARRAY['state', 'hostname', 'unixname', 'pid', 'start_date'],
                                   ARRAY['state', 'hostname', 'unixname', 'pid', 'start_date']);
