@@ -137,7 +137,7 @@ def test_readme_names_the_test_requirements() -> None:
         "pip install -e '.[test]'",
         "postgresql-15-pgtap",
         "libtap-parser-sourcehandler-pgtap-perl",
-        "apache-airflow-task-sdk",
+        "apache-airflow[postgres]==3.3.2",
         "minutes",
     ):
         assert needed in section, needed

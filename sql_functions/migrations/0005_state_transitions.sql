@@ -586,8 +586,8 @@ BEGIN
     events := '{}';
     event_ids := '{}';
     dag_ids := '{}';
-    -- Events for outlets the task did not declare are ignored, as in Airflow; so with no outlets
-    -- there is nothing to register.
+    -- Events (outlet_events) for assets or aliases not in task_outlets are ignored, as in Airflow;
+    -- so with no outlets there is nothing to register.
     IF jsonb_array_length(p_outlets) = 0 THEN
         RETURN;
     END IF;
