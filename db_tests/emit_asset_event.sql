@@ -1,7 +1,7 @@
 -- emit_asset_event: a manual event for an active asset, its consumers queued like a task's event
 -- (not when it carries a partition key), no producer attribution; TS404 / TS422.
 BEGIN;
-\ir _fixtures_part2.sql
+\ir _fixtures_transitions.sql
 SELECT plan(20);
 
 -- With a partition key first: the event is written, no consumer is queued.

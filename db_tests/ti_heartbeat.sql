@@ -1,7 +1,7 @@
 -- ti_heartbeat: the fast conditional update, and the slow path's TS404 / TS410 / TS409
 -- (running_elsewhere with current_hostname and current_pid, not_running with current_state).
 BEGIN;
-\ir _fixtures_part2.sql
+\ir _fixtures_transitions.sql
 SELECT plan(18);
 
 \o /dev/null

@@ -1,7 +1,7 @@
 -- ti_mark: operator override from any state to any state (or none), audited with the reason and
 -- the previous state, no asset events; the no-op; TS422 / TS404 / TS410.
 BEGIN;
-\ir _fixtures_part2.sql
+\ir _fixtures_transitions.sql
 SELECT plan(26);
 
 -- A producer task with an active outlet: marking it success emits nothing.

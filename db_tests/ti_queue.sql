@@ -1,7 +1,7 @@
 -- ti_queue: none / scheduled / up_for_retry / up_for_reschedule / deferred -> queued, with
 -- try_number counted where Airflow's scheduler counts it; queued is the no-op; TS409 otherwise.
 BEGIN;
-\ir _fixtures_part2.sql
+\ir _fixtures_transitions.sql
 SELECT plan(22);
 
 -- From none: a new try.

@@ -1,7 +1,7 @@
 -- ti_skip_downstream: task ids and [task_id, map_index] pairs of the caller's run are skipped
 -- unless running, success or failed; log rows; TS404 / TS410 / TS422.
 BEGIN;
-\ir _fixtures_part2.sql
+\ir _fixtures_transitions.sql
 SELECT plan(16);
 
 \o /dev/null

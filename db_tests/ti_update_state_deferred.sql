@@ -2,7 +2,7 @@
 -- trigger_timeout = p_now + duration (ISO 8601 or seconds), the audit row, resuming through
 -- ti_queue and ti_run, the no-op and validation.
 BEGIN;
-\ir _fixtures_part2.sql
+\ir _fixtures_transitions.sql
 SELECT plan(29);
 
 \o /dev/null

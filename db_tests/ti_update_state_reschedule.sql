@@ -1,7 +1,7 @@
 -- ti_update_state up_for_reschedule: the task_reschedule row (start_date = the poke's real start,
 -- duration in whole seconds), the TI columns, the audit row, the no-op and validation.
 BEGIN;
-\ir _fixtures_part2.sql
+\ir _fixtures_transitions.sql
 SELECT plan(17);
 
 \o /dev/null

@@ -1,7 +1,7 @@
 -- ti_update_state up_for_retry: history row for the finished try (idempotent per try), reschedule
 -- rows deleted, retry fields, a new uuid7 id, and TS410 for the old id from every function.
 BEGIN;
-\ir _fixtures_part2.sql
+\ir _fixtures_transitions.sql
 SELECT plan(34);
 
 \o /dev/null

@@ -1,7 +1,7 @@
 -- ti_update_state: failed (with and without fail-fast), skipped, removed, upstream_failed, the
 -- scheduler-only targets (TS409), the no-op, and payload validation (TS422).
 BEGIN;
-\ir _fixtures_part2.sql
+\ir _fixtures_transitions.sql
 SELECT plan(48);
 
 ------------------------------------------------------------------------------------------------

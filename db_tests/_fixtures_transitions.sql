@@ -1,4 +1,4 @@
--- Shared fixtures of the part-2 pgTAP files (state transitions, heartbeat, queue, mark, skip,
+-- Shared fixtures of the transition pgTAP files (state transitions, heartbeat, queue, mark, skip,
 -- manual events). Included with \ir inside each file's transaction, so everything rolls back.
 --   DAG p2      tasks a (max_tries 2), b, c, d, td (teardown); owners team-a
 --   DAG p2ff    fail_fast: tasks boom, running1, queued1, done1, none1, td (teardown)

@@ -5,8 +5,8 @@ BEGIN;
 SET LOCAL search_path = public;  -- type names as written: tistate-qualified
 SELECT plan(23);
 
-CREATE TEMP TABLE part2_public (sig regprocedure, result text) ON COMMIT DROP;
-INSERT INTO part2_public VALUES
+CREATE TEMP TABLE checked_functions (sig regprocedure, result text) ON COMMIT DROP;
+INSERT INTO checked_functions VALUES
     ('tistate.ti_heartbeat(uuid, text, integer, timestamptz, interval)', 'void'),
     ('tistate.ti_queue(uuid, timestamptz, interval)', 'tistate.state_update_result'),
     ('tistate.ti_skip_downstream(uuid, jsonb, timestamptz)', 'integer'),
@@ -17,16 +17,16 @@ SELECT ok(has_function_privilege('tistate_operator', f.sig, 'EXECUTE')
           AND has_function_privilege('tistate_executor', f.sig, 'EXECUTE')
               = (f.sig::text ~ 'ti_heartbeat|ti_skip_downstream'),
           format('tistate_operator may execute %s (tistate_executor only a worker''s)', f.sig))
-FROM part2_public AS f ORDER BY f.sig::text;
+FROM checked_functions AS f ORDER BY f.sig::text;
 SELECT ok(NOT EXISTS (SELECT 1 FROM pg_proc AS p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
                       WHERE p.oid = f.sig AND a.grantee = 0),
           format('PUBLIC may not execute %s', f.sig))
-FROM part2_public AS f ORDER BY f.sig::text;
+FROM checked_functions AS f ORDER BY f.sig::text;
 SELECT ok(p.prosecdef AND 'search_path=' || tistate._function_search_path() = ANY (p.proconfig),
           format('%s is SECURITY DEFINER with a pinned search_path', f.sig))
-FROM part2_public AS f JOIN pg_proc AS p ON p.oid = f.sig ORDER BY f.sig::text;
+FROM checked_functions AS f JOIN pg_proc AS p ON p.oid = f.sig ORDER BY f.sig::text;
 SELECT is(pg_get_function_result(f.sig), f.result, format('%s returns %s', f.sig, f.result))
-FROM part2_public AS f ORDER BY f.sig::text;
+FROM checked_functions AS f ORDER BY f.sig::text;
 
 SELECT is(pg_get_function_identity_arguments('tistate.ti_heartbeat(uuid, text, integer, timestamptz, interval)'::regprocedure),
           'p_ti_id uuid, p_hostname text, p_pid integer, p_now timestamp with time zone, p_lock_timeout interval',
