@@ -304,3 +304,14 @@ def test_python_dash_m_tistate_is_the_cli() -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("tistate ")
+
+
+def test_bench_never_runs_a_bench_package_of_the_current_directory(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tistate.cli import bench as bench_cli
+
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "__main__.py").write_text("raise SystemExit('ran the folder bench')\n")
+    monkeypatch.chdir(tmp_path)
+    assert bench_cli._checkout_root() != tmp_path

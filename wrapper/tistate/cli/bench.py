@@ -3,7 +3,8 @@
 The bench (load generator, baselines, report) lives in the repository's `bench/` folder, not in
 the wheel: it needs the checkout's extras (`pip install -e '.[bench]'`) and writes its results
 next to it. This command finds that folder from the installed package (an editable install
-points into the checkout) or the current directory, and hands the arguments to its CLI.
+points into the checkout), never from the current directory (which would run whatever `bench/` a
+folder holds), and hands the arguments to its CLI.
 """
 
 from __future__ import annotations
@@ -36,12 +37,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _checkout_root() -> Path | None:
-    """The checkout holding `bench/__main__.py`: the package's or the current directory's."""
-    package = Path(__file__).resolve().parents[2]  # wrapper/tistate/cli -> wrapper
-    for candidate in (package.parent, Path.cwd()):
-        if (candidate / "bench" / "__main__.py").is_file():
-            return candidate
-    return None
+    """The checkout holding `bench/__main__.py` that this package was installed from (editable)."""
+    checkout = Path(__file__).resolve().parents[3]  # wrapper/tistate/cli -> the checkout
+    return checkout if (checkout / "bench" / "__main__.py").is_file() else None
 
 
 def _bench_app() -> Any:
