@@ -314,4 +314,7 @@ def test_bench_never_runs_a_bench_package_of_the_current_directory(
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "__main__.py").write_text("raise SystemExit('ran the folder bench')\n")
     monkeypatch.chdir(tmp_path)
-    assert bench_cli._checkout_root() != tmp_path
+    # As installed from a wheel (no checkout around the package), in a folder that has a bench/.
+    wheel = tmp_path / "site-packages" / "x" / "tistate" / "cli" / "bench.py"
+    monkeypatch.setattr(bench_cli, "__file__", str(wheel))
+    assert bench_cli._checkout_root() is None
