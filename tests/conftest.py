@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import settings
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tistate import migrate
@@ -32,6 +33,11 @@ ADMIN_URL = os.environ.get(
     "TISTATE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 _counter = itertools.count()
+# Property tests draw the same examples on every run (CI and here alike), so a failure reproduces;
+# HYPOTHESIS_PROFILE=explore draws new ones.
+settings.register_profile("reproducible", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "reproducible"))
 TEST_WORLD_SQL = Path(__file__).resolve().parent / "sql" / "test_world.sql"
 FLAVORS = ("standalone", "airflow")
 
