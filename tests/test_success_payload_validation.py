@@ -17,10 +17,10 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from conftest import create_database, drop_database, template_for
+from faultkit import table_snapshot
 
 VALID: dict[str, Any] = {
     "state": "success",
@@ -262,33 +262,11 @@ def world(module_db: str) -> Iterator[tuple[psycopg.Connection[Any], uuid.UUID]]
         yield conn, ti_id
 
 
-def fingerprint(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """Row count and md5 of every table, and the state of every sequence, in schema tistate."""
-    result: dict[str, Any] = {}
-    relations = conn.execute(
-        "SELECT c.relname, c.relkind FROM pg_class AS c"
-        " WHERE c.relnamespace = 'tistate'::regnamespace AND c.relkind IN ('r', 'p', 'S')"
-        " ORDER BY 1"
-    ).fetchall()
-    for name, kind in relations:
-        if kind == "S":
-            query = sql.SQL("SELECT last_value, is_called FROM tistate.{}").format(
-                sql.Identifier(name)
-            )
-        else:
-            query = sql.SQL(
-                "SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), ''))"
-                " FROM tistate.{} AS t"
-            ).format(sql.Identifier(name))
-        result[name] = conn.execute(query).fetchone()
-    return result
-
-
 def assert_rejected(
     world: tuple[psycopg.Connection[Any], uuid.UUID], payload: Any, field: str
 ) -> None:
     conn, ti_id = world
-    before = fingerprint(conn)
+    before = table_snapshot(conn, sequences=True)
     with pytest.raises(psycopg.Error) as caught:
         conn.execute(
             "SELECT * FROM tistate.ti_update_state(p_ti_id => %s, p_payload => %s)",
@@ -298,7 +276,7 @@ def assert_rejected(
     detail = json.loads(caught.value.diag.message_detail or "{}")
     assert detail["reason"] == "invalid_payload"
     assert detail["field"] == field, detail
-    assert fingerprint(conn) == before, "a rejected payload changed a table"
+    assert table_snapshot(conn, sequences=True) == before, "a rejected payload changed a table"
 
 
 def test_valid_payload_is_accepted(conn: psycopg.Connection[Any]) -> None:

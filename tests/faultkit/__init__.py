@@ -559,11 +559,16 @@ def split(outcomes: Iterable[Outcome]) -> tuple[set[int], set[int]]:
 
 # ---------------------------------------------------------------------------------- tables
 def tistate_tables(conn: psycopg.Connection[Any]) -> list[str]:
+    """Every table tistate writes, qualified: schema tistate's, and in Airflow mode Airflow's (the
+    tables of tistate.airflow_column in public)."""
     return [
         row[0]
         for row in conn.execute(
-            "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'tistate' AND c.relkind IN ('r', 'p') ORDER BY 1"
+            "SELECT c.oid::regclass::text FROM pg_class AS c"
+            " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p') AND (n.nspname = 'tistate' OR n.nspname = 'public'"
+            "   AND c.relname IN (SELECT table_name FROM tistate.airflow_column))"
+            " ORDER BY n.nspname, c.relname"
         )
     ]
 
@@ -571,19 +576,28 @@ def tistate_tables(conn: psycopg.Connection[Any]) -> list[str]:
 #: Drained in the background by the service's notification relay, so its rows come and go between
 #: two snapshots; an outbox row is only ever written with asset events in the same transaction,
 #: which the asset_event rows of the snapshot already cover.
-SNAPSHOT_SKIPS = frozenset({"asset_event_outbox"})
+SNAPSHOT_SKIPS = frozenset({"tistate.asset_event_outbox"})
 
 
-def table_snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
-    """Every row of every tistate table as sorted text (the relay's outbox excepted)."""
-    snap: dict[str, list[str]] = {}
+def table_snapshot(conn: psycopg.Connection[Any], *, sequences: bool = False) -> dict[str, Any]:
+    """Every row of every table tistate writes (tistate_tables) as sorted text, the relay's outbox
+    excepted; with `sequences`, also where each of their sequences stands (a refusal before any
+    write draws no id). The one "nothing was written" fingerprint of the Python tests."""
+    snap: dict[str, Any] = {}
     for table in tistate_tables(conn):
         if table in SNAPSHOT_SKIPS:
             continue
-        rows = conn.execute(
-            f"SELECT t::text FROM tistate.{table} AS t"  # type: ignore[arg-type]
-        ).fetchall()
+        rows = conn.execute(f"SELECT t::text FROM {table} AS t").fetchall()  # type: ignore[arg-type]
         snap[table] = sorted(row[0] for row in rows)
+    if sequences:
+        for (name,) in conn.execute(
+            "SELECT c.oid::regclass::text FROM pg_class AS c"
+            " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE c.relkind = 'S' AND n.nspname IN ('tistate', 'public') ORDER BY 1"
+        ).fetchall():
+            snap[name] = conn.execute(
+                f"SELECT last_value, is_called FROM {name}"  # type: ignore[arg-type]
+            ).fetchone()
     return snap
 
 
