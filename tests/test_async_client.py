@@ -96,3 +96,22 @@ def test_async_schema_outdated(empty_db_dsn: str) -> None:
 
     with pytest.raises(errors.SchemaOutdatedError):
         run(scenario())
+
+
+def test_client_and_async_client_offer_the_same_methods_with_the_same_signatures() -> None:
+    import inspect
+
+    from tistate import AsyncClient, Client
+
+    def api(cls: type) -> dict[str, inspect.Signature]:
+        return {
+            name: inspect.signature(member)
+            for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_") and name not in {"open", "close", "transaction"}
+        }
+
+    sync, asynchronous = api(Client), api(AsyncClient)
+    assert sorted(sync) == sorted(asynchronous)
+    for name, signature in sync.items():
+        assert signature.parameters == asynchronous[name].parameters, name
+        assert inspect.iscoroutinefunction(getattr(AsyncClient, name)), name

@@ -114,11 +114,10 @@ def test_unreachable_server_is_a_retryable_connection_error() -> None:
 
 
 async def _async_raise(dsn: str) -> None:
-    async with (
-        errors.async_translate_errors(),
-        await psycopg.AsyncConnection.connect(dsn, autocommit=True) as aconn,
-    ):
-        await aconn.execute("SELECT tistate.no_such_function()")
+    # The one translate_errors serves async code too: it sees what the awaits inside it raise.
+    with errors.translate_errors():
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as aconn:
+            await aconn.execute("SELECT tistate.no_such_function()")
 
 
 def test_async_translate_errors(db_dsn: str) -> None:

@@ -33,7 +33,6 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from . import _db, migrate, models
 from .errors import (
     SchemaOutdatedError,
-    async_translate_errors,
     translate_errors,
 )
 
@@ -367,17 +366,15 @@ class AsyncClient:
             if self._connection_ is not None:
                 check_schema_version(await self.schema_version())
             else:
-                async with (
-                    async_translate_errors(),
-                    await psycopg.AsyncConnection.connect(
+                with translate_errors():
+                    async with await psycopg.AsyncConnection.connect(
                         self.conninfo, **_connect_kwargs(self._prepare_threshold)
-                    ) as conn,
-                ):
-                    cur = await conn.execute(_db.SCHEMA_VERSION)
-                    row = await cur.fetchone()
+                    ) as conn:
+                        cur = await conn.execute(_db.SCHEMA_VERSION)
+                        row = await cur.fetchone()
                 check_schema_version(int(row[0]) if row else 0)
         if self._pool is not None:
-            async with async_translate_errors():
+            with translate_errors():
                 await self._pool.open()
 
     async def close(self) -> None:
@@ -412,9 +409,10 @@ class AsyncClient:
             yield conn
 
     async def _run(self, call: _db.Call[T]) -> T:
-        # What `async with translate, self._connection() as conn, cursor` does, one context
-        # manager fewer on the hot path (every HTTP request runs this once).
-        async with async_translate_errors():
+        # What `with translate: async with self._connection() as conn, cursor` does, one context
+        # manager fewer on the hot path (every HTTP request runs this once). translate_errors is a
+        # plain context manager: it catches what the awaits inside it raise, sync or async.
+        with translate_errors():
             if self._connection_ is not None:
                 rows = await _fetch(self._connection_, call)
             else:
@@ -426,13 +424,14 @@ class AsyncClient:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncClient]:
         """A client bound to one connection inside one transaction (committed on success)."""
-        async with async_translate_errors(), self._connection() as conn, conn.transaction():
-            yield AsyncClient(
-                self.conninfo,
-                connection=conn,
-                check_schema=False,
-                prepare_threshold=self._prepare_threshold,
-            )
+        with translate_errors():
+            async with self._connection() as conn, conn.transaction():
+                yield AsyncClient(
+                    self.conninfo,
+                    connection=conn,
+                    check_schema=False,
+                    prepare_threshold=self._prepare_threshold,
+                )
 
     # ------------------------------------------------------------------ the SQL API
     async def schema_version(self) -> int:

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import psycopg
@@ -64,7 +64,6 @@ __all__ = [
     "StatementTimeoutError",
     "TistateError",
     "UsageError",
-    "async_translate_errors",
     "error_class_for",
     "from_psycopg",
     "translate_errors",
@@ -400,17 +399,6 @@ def _from_pool(exc: psycopg_pool.PoolTimeout | psycopg_pool.TooManyRequests) -> 
 @contextmanager
 def translate_errors() -> Iterator[None]:
     """Re-raise psycopg and pool errors as the registry's exceptions (`raise ... from exc`)."""
-    try:
-        yield
-    except (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests) as exc:
-        raise _from_pool(exc) from exc
-    except psycopg.Error as exc:
-        raise from_psycopg(exc) from exc
-
-
-@asynccontextmanager
-async def async_translate_errors() -> AsyncIterator[None]:
-    """The async twin of translate_errors()."""
     try:
         yield
     except (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests) as exc:
