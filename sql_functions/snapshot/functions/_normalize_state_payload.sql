@@ -8,13 +8,12 @@ AS $function$
 DECLARE
     v_state text;
 BEGIN
+    -- The usual payload first, without the generic state check; every other state below.
     IF jsonb_typeof(p_payload) = 'object' AND p_payload -> 'state' = '"success"'::jsonb THEN
         RETURN tistate._normalize_success(p_payload);
     END IF;
     v_state := tistate._payload_state(p_payload);
     CASE
-        WHEN v_state = 'success' THEN
-            RETURN tistate._normalize_success(p_payload);
         WHEN v_state IN ('failed', 'skipped', 'removed', 'upstream_failed') THEN
             RETURN tistate._normalize_terminal(p_payload);
         WHEN v_state = 'up_for_retry' THEN
