@@ -14,10 +14,13 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from .. import __version__
 from ..client import DEFAULT_PREPARE_THRESHOLD, AsyncClient
 from ..relay import NotificationRelay
+from . import forward
+from .auth import make_signer
 from .metrics import Metrics
 from .middleware import RequestMiddleware
 from .openapi import build_openapi
 from .problems import install_handlers
+from .refresh import TokenRefreshMiddleware
 from .routes import API_VERSION, execution_router, ops_router
 from .settings import Settings
 
@@ -124,6 +127,7 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
                 await relay
             if refresher is not None:
                 await refresher
+            await forward.close(app)
             if owned:
                 await app.state.client.close()
             metrics.worker_stopped()
@@ -141,6 +145,11 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
     app.include_router(execution_router)
     app.include_router(ops_router)
     install_handlers(app)
+    forward.install(app)
+    refresh_signer = (
+        make_signer(settings) if settings.token_refresh and not settings.insecure_no_auth else None
+    )
+    app.add_middleware(TokenRefreshMiddleware, signer=refresh_signer, metrics=app.state.metrics)
     app.add_middleware(
         RequestMiddleware,
         metrics=app.state.metrics,
