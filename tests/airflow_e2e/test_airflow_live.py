@@ -3,7 +3,7 @@
 One world for the module (the expensive part, once): a database made by `airflow db migrate`,
 tistate installed into it (`migrate(flavor="airflow")`), the DAGs of dags_live/ serialized by
 `airflow dags reserialize`, and four processes: `airflow api-server` (the Execution API),
-`tistate serve` (configured only by Airflow's own AIRFLOW__* variables plus its port), nginx in front
+`tistate serve` (configured by Airflow's own AIRFLOW__* variables plus its port), nginx in front
 of both with deploy/nginx/tistate.conf as shipped (only the addresses replaced), and
 `airflow scheduler` with the LocalExecutor, whose workers' `[core] execution_api_server_url`
 points at nginx. Airflow's `[execution_api] jwt_expiration_time` is JWT_LIFETIME seconds.
@@ -264,9 +264,9 @@ def metric(text: str, name: str, **labels: str) -> float:
         if not line.startswith(name):
             continue
         sample, _, value = line.rpartition(" ")
-        if all(f'{key}="{val}"' in sample for key, val in labels.items()):
-            if sample == name or sample.startswith((name + "{", name + "_total")):
-                total += float(value)
+        wanted = sample == name or sample.startswith((name + "{", name + "_total"))
+        if wanted and all(f'{key}="{val}"' in sample for key, val in labels.items()):
+            total += float(value)
     return total
 
 
@@ -274,7 +274,7 @@ def test_airflow_workers_run_through_tistate(live: Live) -> None:
     world = live.world
     started = time.monotonic()
     af.trigger(world, "live_long")
-    producer_run = af.trigger(world, "live_producer")
+    af.trigger(world, "live_producer")
     live.spawn(
         "scheduler", [sys.executable, "-m", "airflow", "scheduler", "--skip-serve-logs"], world.env
     )
@@ -347,7 +347,7 @@ def test_airflow_workers_run_through_tistate(live: Live) -> None:
     kinds: Counter[tuple[str, str, int]] = Counter()
     for method, path, status, upstream in split:
         route = path.rsplit("/", 1)[-1] if "/task-instances/" in path else path.split("?")[0]
-        where = "tistate" if upstream == tistate_at else "airflow" if upstream == airflow_at else "?"
+        where = {tistate_at: "tistate", airflow_at: "airflow"}.get(upstream, "?")
         kinds[(f"{method} {route}", where, status)] += 1
     print(f"\nrequests through nginx (route, upstream, status): {dict(sorted(kinds.items()))}")
     assert kinds[("PATCH run", "airflow", 200)] == 5
