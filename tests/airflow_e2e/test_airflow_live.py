@@ -18,6 +18,7 @@ tistate, and finishes `success` with the token tistate refreshed. The proofs: ng
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -30,15 +31,17 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
 from airflow_e2e import world as af
 from airflow_e2e.conftest import ADMIN_URL
 from tistate import migrate
+from tistate.tokens import mint
 
 pytestmark = pytest.mark.airflow
 
@@ -48,10 +51,12 @@ DAGS_LIVE = Path(__file__).resolve().parent / "dags_live"
 LIVE_DAGS = ("live_producer", "live_consumer_asset", "live_consumer_alias", "live_long")
 #: Airflow's [execution_api] jwt_expiration_time in this world, seconds. At most 30 s, so
 #: max(20%, 30 s) makes every request refresh; the rule itself is tested in test_http_tokens.py.
-JWT_LIFETIME = 20
-#: how long live_long's task sleeps: the first token is refused after JWT_LIFETIME + 10 s leeway
-LONG_SLEEP = 55
+JWT_LIFETIME = 15
+#: how long live_long's task sleeps (3 token lifetimes): without a refresh the token it got from
+#: /run is refused after JWT_LIFETIME + 10 s (the leeway), and its final state with it
+LONG_SLEEP = 45
 TIMEOUT = 240  # seconds for every run to end
+JWT_SECRET = "tistate-live-e2e-" + "k" * 64  # Airflow's [api_auth] jwt_secret (HS512: >= 64 bytes)
 
 
 def free_port() -> int:
@@ -69,6 +74,7 @@ class Live:
     access_log: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: list[IO[bytes]] = field(default_factory=list)
+    tistate_env: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
@@ -197,6 +203,8 @@ def live() -> Iterator[Live]:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(world.home / "logs"),
             "TISTATE_LIVE_SLEEP": str(LONG_SLEEP),
+            "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # no `dags unpause` needed
         }
     )
     try:
@@ -209,7 +217,6 @@ def live() -> Iterator[Live]:
             world.env,
         )
         af.airflow(world, "dags", "reserialize", step="dags reserialize")
-        af.unpause(world, list(LIVE_DAGS))
         # tistate serve reads Airflow's own variables: only its port, pool and where Airflow's
         # API server is are TISTATE_ ones.
         tistate_env = {k: v for k, v in world.env.items() if not k.startswith("TISTATE_")}
@@ -224,6 +231,7 @@ def live() -> Iterator[Live]:
                 ),
             }
         )
+        live.tistate_env = tistate_env
         live.spawn("tistate", [sys.executable, "-m", "tistate", "serve"], tistate_env)
         prefix = root / "nginx"
         prefix.mkdir()
@@ -273,11 +281,11 @@ def metric(text: str, name: str, **labels: str) -> float:
 def test_airflow_workers_run_through_tistate(live: Live) -> None:
     world = live.world
     started = time.monotonic()
-    af.trigger(world, "live_long")
-    af.trigger(world, "live_producer")
     live.spawn(
         "scheduler", [sys.executable, "-m", "airflow", "scheduler", "--skip-serve-logs"], world.env
     )
+    with ThreadPoolExecutor(2) as triggers:  # two `airflow dags trigger` at once
+        list(triggers.map(lambda dag_id: af.trigger(world, dag_id), ["live_long", "live_producer"]))
 
     def finished() -> bool:
         states = run_states(world)
@@ -371,3 +379,84 @@ def test_airflow_workers_run_through_tistate(live: Live) -> None:
         f" {ran:.0f} s on {JWT_LIFETIME} s tokens, tistate refreshed {refreshed:.0f} tokens;"
         f" audit log rows {sorted((r['event'], r['n']) for r in audit)}"
     )
+
+
+def request(method: str, url: str, token: str, body: dict[str, Any]) -> tuple[int, str]:
+    data = json.dumps(body).encode()
+    call = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(call, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_awaiting_input_is_forwarded_to_airflow(live: Live) -> None:
+    """Human in the loop: a PATCH .../state with awaiting_input reaches tistate (nginx routes by
+    path only), which forwards it to Airflow's API server: Airflow parks the TI (204), no 422."""
+    world = live.world
+    scheduler = live.processes.get("scheduler")
+    if scheduler is not None and scheduler.poll() is None:
+        scheduler.terminate()  # nothing else may touch the TI the test puts back to running
+        scheduler.wait(timeout=60)
+    with world.connect() as conn:
+        row = conn.execute(
+            """UPDATE task_instance SET state = 'running', end_date = NULL
+                WHERE dag_id = 'live_long' RETURNING id"""
+        ).fetchone()
+    assert row is not None
+    ti_id = row["id"]
+    token = mint(ti_id, secret=JWT_SECRET, algorithm="HS512")
+    body = {"state": "awaiting_input", "next_method": "execute_complete", "next_kwargs": {"k": 1}}
+    url = f"http://127.0.0.1:{live.nginx_port}/execution/task-instances/{ti_id}/state"
+    status, text = request("PATCH", url, token, body)
+    assert status == 204, text
+    with world.connect() as conn:
+        ti = conn.execute(
+            "SELECT state, next_method, next_kwargs FROM task_instance WHERE id = %s", (ti_id,)
+        ).fetchone()
+    assert ti is not None and (ti["state"], ti["next_method"]) == (
+        "awaiting_input",
+        "execute_complete",
+    )
+    last = live.split()[-1]
+    assert last[:3] == ("PATCH", f"/execution/task-instances/{ti_id}/state", 204)
+    assert last[3] == f"127.0.0.1:{live.tistate_port}", "nginx sent it to tistate"
+    assert metric(live.metrics(), "tistate_forwarded_requests", status="204") == 1
+
+
+def test_ready_and_start_up_refuse_an_incompatible_database(live: Live) -> None:
+    """A grant tistate's functions need is lost (as when Airflow recreates a table): /ready
+    answers 503 with the problem and `tistate serve` refuses to start; granted again, ready."""
+    world = live.world
+    ready = f"http://127.0.0.1:{live.tistate_port}/ready"
+    with world.connect() as conn:
+        conn.execute("REVOKE INSERT ON public.log FROM tistate_owner")
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(ready, timeout=10)
+        assert refused.value.code == 503
+        detail = json.loads(refused.value.read())["detail"]
+        assert detail["reason"] == "incompatible"
+        assert any("INSERT" in p and "log" in p for p in detail["problems"]), detail
+        env = {**live.tistate_env, "TISTATE_PORT": str(free_port())}
+        started = subprocess.run(
+            [sys.executable, "-m", "tistate", "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert started.returncode == 8, started.stderr
+        assert "cannot run safely" in started.stderr and "log" in started.stderr
+    finally:
+        with world.connect() as conn:
+            conn.execute("GRANT INSERT ON public.log TO tistate_owner")
+    with urllib.request.urlopen(ready, timeout=10) as answer:
+        assert answer.status == 200
