@@ -29,6 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -444,6 +445,12 @@ def test_ready_and_start_up_refuse_an_incompatible_database(live: Live) -> None:
         detail = json.loads(refused.value.read())["detail"]
         assert detail["reason"] == "incompatible"
         assert any("INSERT" in p and "log" in p for p in detail["problems"]), detail
+        # while the problem lasts, the execution routes write nothing: 503 before any SQL
+        ti_id = uuid.uuid4()
+        url = f"http://127.0.0.1:{live.nginx_port}/execution/task-instances/{ti_id}/heartbeat"
+        token = mint(ti_id, secret=JWT_SECRET, algorithm="HS512")
+        status, text = request("PUT", url, token, {"hostname": "w", "pid": 1})
+        assert status == 503 and json.loads(text)["detail"]["reason"] == "incompatible", text
         env = {**live.tistate_env, "TISTATE_PORT": str(free_port())}
         started = subprocess.run(
             [sys.executable, "-m", "tistate", "serve"],
@@ -460,3 +467,5 @@ def test_ready_and_start_up_refuse_an_incompatible_database(live: Live) -> None:
             conn.execute("GRANT INSERT ON public.log TO tistate_owner")
     with urllib.request.urlopen(ready, timeout=10) as answer:
         assert answer.status == 200
+    status, text = request("PUT", url, token, {"hostname": "w", "pid": 1})
+    assert status == 404, text  # served again (no such task instance)

@@ -51,6 +51,11 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "Airflow's API server (not the proxy): awaiting_input is forwarded there",
     ),
     ("TISTATE_FORWARD_TIMEOUT", "forward_timeout", "seconds a forwarded request may take"),
+    (
+        "TISTATE_COMPATIBILITY_INTERVAL",
+        "compatibility_interval",
+        "seconds between checks of compatibility_problems() (503 while any)",
+    ),
     ("TISTATE_INSECURE_NO_AUTH", "insecure_no_auth", "accept requests without a token"),
     ("TISTATE_HOST", "host", "address to bind"),
     ("TISTATE_PORT", "port", "port"),

@@ -16,6 +16,7 @@ from ..client import DEFAULT_PREPARE_THRESHOLD, AsyncClient
 from ..relay import NotificationRelay
 from . import forward
 from .auth import make_signer
+from .compat import CompatibilityGate, watch_compatibility
 from .metrics import Metrics
 from .middleware import RequestMiddleware
 from .openapi import build_openapi
@@ -113,6 +114,13 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
         )
         relay_stop = asyncio.Event()
         relay = _start_relay(settings, relay_stop)
+        watcher = (
+            asyncio.create_task(
+                watch_compatibility(app, settings.compatibility_interval, relay_stop)
+            )
+            if settings.compatibility_interval > 0
+            else None
+        )
         metrics: Metrics = app.state.metrics
         refresher = (
             asyncio.create_task(_refresh_pool_metrics(metrics, relay_stop))
@@ -127,6 +135,8 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
                 await relay
             if refresher is not None:
                 await refresher
+            if watcher is not None:
+                await watcher
             await forward.close(app)
             if owned:
                 await app.state.client.close()
@@ -150,6 +160,7 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
         make_signer(settings) if settings.token_refresh and not settings.insecure_no_auth else None
     )
     app.add_middleware(TokenRefreshMiddleware, signer=refresh_signer, metrics=app.state.metrics)
+    app.add_middleware(CompatibilityGate, state=app.state, retry_after=settings.retry_after)
     app.add_middleware(
         RequestMiddleware,
         metrics=app.state.metrics,

@@ -25,6 +25,7 @@ from .. import migrate, models
 from ..client import AsyncClient, check_schema_version
 from .auth import authenticate, require_ti_token, token_cache
 from .body import HEARTBEAT, RUN, SKIP_DOWNSTREAM, STATE_UPDATE, json_body, parse_body
+from .compat import record
 from .forward import ForwardToAirflowError, forwarded_state
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .openapi import body_schema
@@ -317,11 +318,12 @@ async def health() -> dict[str, str]:
     "does not know, a changed column, a missing grant), with the problems in `detail`.",
     responses={503: {"model": ErrorBody}},
 )
-async def ready(client: Client) -> dict[str, Any]:
+async def ready(request: Request, client: Client) -> dict[str, Any]:
     version = await client.schema_version()
     expected = migrate.latest_version()
     check_schema_version(version, expected)
     problems = await client.compatibility_problems()
+    record(request.app, problems)  # the gate of the execution routes follows /ready at once
     if problems:
         raise HTTPProblem(
             503,

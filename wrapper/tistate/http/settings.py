@@ -139,6 +139,9 @@ class Settings:
     airflow_api_url: str | None = None
     #: seconds a forwarded request may take
     forward_timeout: float = 30.0
+    #: seconds between two checks of tistate.compatibility_problems() while serving (0: none);
+    #: while it finds problems, execution requests answer 503 (no write)
+    compatibility_interval: float = 30.0
 
     # --- operations -------------------------------------------------------------------------
     #: seconds in-flight requests get to finish after SIGTERM
@@ -229,6 +232,7 @@ class Settings:
         take("TISTATE_TOKEN_REFRESH", "token_refresh", _env_bool)
         take("TISTATE_AIRFLOW_API_URL", "airflow_api_url")
         take("TISTATE_FORWARD_TIMEOUT", "forward_timeout", float)
+        take("TISTATE_COMPATIBILITY_INTERVAL", "compatibility_interval", float)
         take("TISTATE_INSECURE_NO_AUTH", "insecure_no_auth", _env_bool)
         take("TISTATE_GRACEFUL_TIMEOUT", "graceful_timeout", float)
         take("TISTATE_LOG_LEVEL", "log_level")
