@@ -153,6 +153,24 @@ def schema_problem(url: str) -> str | None:
     return None
 
 
+def check_keys(settings: Any) -> None:
+    """Exit 78 with a clear message when a configured key or JWKS cannot be read."""
+    from ..http.auth import make_signer, make_verifier
+
+    if settings.insecure_no_auth:
+        return
+    try:
+        make_verifier(settings)
+        make_signer(settings)
+    except Exception as exc:
+        from rich.markup import escape
+
+        err_console.print(
+            f"[bold red]error:[/] cannot load the token keys: {escape(str(exc))}", soft_wrap=True
+        )
+        raise typer.Exit(78) from None
+
+
 def refuse_if_incompatible(url: str) -> None:
     """Exit 8 with tistate.compatibility_problems() when not empty: in Airflow mode, an Airflow
     revision tistate does not know, a changed column or a missing grant (never a wrong write)."""
@@ -323,6 +341,7 @@ def serve_command(
     except ValueError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
+    check_keys(settings)
     if settings.database_url:
         problem = schema_problem(settings.database_url)
         if problem:

@@ -15,7 +15,7 @@ from .. import __version__
 from ..client import DEFAULT_PREPARE_THRESHOLD, AsyncClient
 from ..relay import NotificationRelay
 from . import forward
-from .auth import make_signer
+from .auth import TokenCache, make_signer
 from .compat import CompatibilityGate, watch_compatibility
 from .metrics import Metrics
 from .middleware import RequestMiddleware
@@ -151,6 +151,9 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
     )
     app.state.settings = settings
     app.state.client = client
+    if not settings.insecure_no_auth:
+        # keys are read (a JWKS URL fetched) now, not on the first request
+        app.state.token_cache = TokenCache(settings)
     app.state.metrics = Metrics(lambda: _pool_stats(app))
     app.include_router(execution_router)
     app.include_router(ops_router)
