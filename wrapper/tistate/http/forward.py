@@ -42,8 +42,8 @@ _DROPPED = frozenset(
         "content-length",
     }
 )
-#: response headers not copied back (the body is re-framed, decoded by httpx)
-_DROPPED_BACK = _DROPPED | {"content-encoding", "x-request-id"}
+#: response headers not copied back (the body is re-framed, decoded by httpx; uvicorn adds date)
+_DROPPED_BACK = _DROPPED | {"content-encoding", "x-request-id", "date", "server"}
 
 
 class ForwardToAirflowError(Exception):
