@@ -109,8 +109,9 @@ def seed(conn: psycopg.Connection[Any], calls: int, history: int) -> dict[str, l
     # History: `history` events on HISTORY_ASSETS assets, every one linked to alias "big".
     started = time.monotonic()
     conn.execute(
-        "INSERT INTO tistate.asset (name, uri)"
-        " SELECT 'history-' || i, 's3://history/' || i FROM generate_series(1, %s) AS i",
+        'INSERT INTO tistate.asset (name, uri, "group", extra, created_at, updated_at)'
+        " SELECT 'history-' || i, 's3://history/' || i, 'asset', '{}', now(), now()"
+        " FROM generate_series(1, %s) AS i",
         [HISTORY_ASSETS],
     )
     conn.execute(

@@ -81,10 +81,15 @@ SELECT_ALIASES = (
     "SELECT al.id, al.name FROM tistate.asset_alias AS al WHERE al.name = ANY (%s::text[])"
 )
 INSERT_EVENT = """
-INSERT INTO tistate.asset_event (asset_id, extra, source_task_id, source_dag_id, source_run_id,
-                                 source_map_index, "timestamp", partition_key, ti_id, try_number)
-VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp(), NULL, %s, %s)
-RETURNING id
+WITH event AS (
+    INSERT INTO tistate.asset_event (asset_id, extra, source_task_id, source_dag_id, source_run_id,
+                                     source_map_index, "timestamp", partition_key)
+    VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp(), NULL)
+    RETURNING id
+)
+INSERT INTO tistate.asset_event_producer (event_id, ti_id, try_number)
+SELECT event.id, %s, %s FROM event
+RETURNING event_id
 """
 SELECT_REF_DAGS = """
 SELECT DISTINCT d.dag_id FROM tistate.dag AS d
@@ -97,7 +102,8 @@ INSERT INTO tistate.asset_dag_run_queue (asset_id, target_dag_id, created_at)
 VALUES (%s, %s, clock_timestamp()) ON CONFLICT DO NOTHING
 """
 INSERT_ASSET = """
-INSERT INTO tistate.asset (name, uri, "group", extra) VALUES (%s, %s, 'asset', %s)
+INSERT INTO tistate.asset (name, uri, "group", extra, created_at, updated_at)
+VALUES (%s, %s, 'asset', %s, now(), now())
 ON CONFLICT DO NOTHING
 """
 INSERT_ALIAS_ASSET = """

@@ -1,11 +1,13 @@
--- Privileges: a LOGIN role that is only a member of tistate_executor runs every public function and
--- cannot read or write any table, sequence or private function of schema tistate; PUBLIC and roles
--- outside tistate_executor cannot execute anything in the schema.
+-- Privileges: a LOGIN role that is only a member of tistate_executor (the worker role) runs the
+-- worker functions, not the operator functions, and cannot read or write any table, sequence or
+-- private function of schema tistate; tistate_operator adds the operator functions; PUBLIC and roles
+-- outside both cannot execute anything in the schema. (The database clock for workers needs a real
+-- login, not SET ROLE: tests/test_security.py.)
 -- Roles are cluster-wide: the roles get names unique to this backend and vanish with the ROLLBACK.
 BEGIN;
 \ir _fixtures.sql
 
-SELECT plan(32
+SELECT plan(40
     + 5 * (SELECT count(*)::integer FROM pg_class AS c
            WHERE c.relnamespace = 'tistate'::regnamespace AND c.relkind IN ('r', 'p'))
     + (SELECT count(*)::integer FROM pg_class AS c
@@ -39,10 +41,21 @@ $$, :'login_role'), 'the executor login cannot execute any private (_) function'
 SELECT ok(has_function_privilege('tistate_executor', f, 'EXECUTE'), format('tistate_executor may execute %s', f))
 FROM unnest(ARRAY[
     'tistate.schema_version()',
+    'tistate.ti_run(uuid, jsonb, timestamptz, interval)',
+    'tistate.ti_update_state(uuid, jsonb, timestamptz, interval)',
+    'tistate.ti_heartbeat(uuid, text, integer, timestamptz, interval)',
+    'tistate.ti_skip_downstream(uuid, jsonb, timestamptz)']::regprocedure[]) AS f;
+SELECT ok(NOT has_function_privilege('tistate_executor', f, 'EXECUTE') AND has_function_privilege('tistate_operator', f, 'EXECUTE'),
+          format('only an operator may execute %s', f))
+FROM unnest(ARRAY[
     'tistate.define_dag(jsonb)',
     'tistate.create_dag_run(text, text, timestamptz, jsonb, timestamptz, text)',
-    'tistate.ti_run(uuid, jsonb, timestamptz, interval)',
-    'tistate.ti_update_state(uuid, jsonb, timestamptz, interval)']::regprocedure[]) AS f;
+    'tistate.ti_queue(uuid, timestamptz, interval)',
+    'tistate.ti_mark(uuid, text, text, timestamptz, interval)',
+    'tistate.emit_asset_event(text, text, jsonb, text, timestamptz)',
+    'tistate.ti_get(uuid, integer)']::regprocedure[]) AS f;
+SELECT ok(pg_has_role('tistate_operator', 'tistate_executor', 'USAGE'), 'an operator has every right of a worker');
+SELECT is(rolcanlogin, false, 'tistate_operator is a NOLOGIN group role') FROM pg_roles WHERE rolname = 'tistate_operator';
 SELECT ok(NOT has_schema_privilege(:'login_role', 'tistate', 'CREATE'), 'the executor login cannot create objects in tistate');
 SELECT is_empty(format($$
     SELECT c.oid::regclass::text FROM pg_class AS c
@@ -71,9 +84,8 @@ SELECT tistate_test.is_airflow() AS is_airflow \gset
 SET ROLE :"login_role";
 SELECT is(current_user::text, :'login_role', 'running as the executor login');
 SELECT cmp_ok(tistate.schema_version(), '>=', 4, 'schema_version() is callable');
-SELECT CASE WHEN :'is_airflow' THEN throws_ok($$SELECT tistate.define_dag('{"dag_id": "priv_dag2"}')$$, 'TS501', NULL,
-                                              'define_dag is callable (and refused on an Airflow database)')
-            ELSE lives_ok($$SELECT tistate.define_dag('{"dag_id": "priv_dag2"}')$$, 'define_dag is callable') END;
+SELECT throws_ok($$SELECT tistate.define_dag('{"dag_id": "priv_dag2"}')$$, '42501', NULL,
+                 'a worker cannot define DAGs (an operator function)');
 SELECT isnt(:'priv_ti'::uuid, NULL::uuid, 'the run has its task instance');
 SELECT is(tistate.ti_run(p_ti_id => :'priv_ti', p_payload => '{"state": "running", "hostname": "h", "unixname": "u", "pid": 1, "start_date": "2025-01-01T00:00:00Z"}',
                          p_now => '2025-01-01T00:00:00Z') -> 'dag_run' ->> 'run_id',

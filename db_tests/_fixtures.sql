@@ -46,24 +46,27 @@ AS $$
     FROM pg_temp.error_of(p_sql) AS e;
 $$;
 
--- A fingerprint of every table in schema tistate (name, row count, md5 of all rows).
+-- A fingerprint of every table tistate writes (name, row count, md5 of all rows): schema tistate,
+-- and in Airflow mode Airflow's tables in public.
 CREATE FUNCTION pg_temp.tistate_digest()
 RETURNS text
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_table text;
+    v_table regclass;
     v_part  text;
     v_parts text[] := '{}';
 BEGIN
     FOR v_table IN
-        SELECT c.relname FROM pg_catalog.pg_class AS c
+        SELECT c.oid::regclass FROM pg_catalog.pg_class AS c
         JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'tistate' AND c.relkind IN ('r', 'p')
-        ORDER BY 1
+        WHERE c.relkind IN ('r', 'p')
+          AND (n.nspname = 'tistate'
+               OR n.nspname = 'public' AND c.relname IN (SELECT table_name FROM tistate.airflow_column))
+        ORDER BY n.nspname, c.relname
     LOOP
-        EXECUTE format('SELECT %L || '':'' || count(*) || '':'' || coalesce(md5(string_agg(t::text, '','' ORDER BY t::text)), '''') FROM tistate.%I AS t',
-                       v_table, v_table)
+        EXECUTE format('SELECT %L || '':'' || count(*) || '':'' || coalesce(md5(string_agg(t::text, '','' ORDER BY t::text)), '''') FROM %s AS t',
+                       v_table::text, v_table)
         INTO v_part;
         v_parts := v_parts || v_part;
     END LOOP;
@@ -173,3 +176,34 @@ AS $$
     SELECT CASE WHEN tistate_test.is_airflow() AND p_actual BETWEEN p_expected AND clock_timestamp()
                 THEN p_expected ELSE p_actual END;
 $$;
+
+-- Add outlets to a task's declaration without creating or activating anything (what the DAG
+-- processor records for a declared outlet it could not activate, e.g. a conflicting asset): the
+-- DAG document standalone, the serialized DAG in Airflow mode.
+CREATE FUNCTION pg_temp.declare_outlets(p_task_id text, p_outlets jsonb, p_dag_id text DEFAULT 'producer')
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NOT tistate_test.is_airflow() THEN
+        UPDATE tistate.dag_task SET outlets = outlets || p_outlets WHERE dag_id = p_dag_id AND task_id = p_task_id;
+        RETURN;
+    END IF;
+    UPDATE public.serialized_dag AS sd
+    SET data = jsonb_set(sd.data, ARRAY['dag', 'tasks', (t.ord - 1)::text, '__var', 'outlets'],
+                         coalesce(t.task -> '__var' -> 'outlets', '[]') || (
+                             SELECT jsonb_agg(CASE o ->> 'type'
+                                 WHEN 'Asset' THEN jsonb_build_object('__type', 'asset', 'name', o ->> 'name', 'uri', o ->> 'uri')
+                                 WHEN 'AssetAlias' THEN jsonb_build_object('__type', 'asset_alias', 'name', o ->> 'name')
+                                 WHEN 'AssetNameRef' THEN jsonb_build_object('__type', 'asset_ref', 'name', o ->> 'name')
+                                 ELSE jsonb_build_object('__type', 'asset_ref', 'uri', o ->> 'uri') END)
+                             FROM jsonb_array_elements(p_outlets) AS o))
+    FROM (SELECT v.id AS version FROM public.dag_version AS v WHERE v.dag_id = p_dag_id
+          ORDER BY v.version_number DESC LIMIT 1) AS latest,
+         LATERAL (SELECT x.task, x.ord FROM public.serialized_dag AS s2,
+                         jsonb_array_elements(s2.data -> 'dag' -> 'tasks') WITH ORDINALITY AS x (task, ord)
+                  WHERE s2.dag_version_id = latest.version AND x.task -> '__var' ->> 'task_id' = p_task_id) AS t
+    WHERE sd.dag_version_id = latest.version;
+END
+$$;
+

@@ -1,5 +1,6 @@
--- Privileges of the part-2 functions: EXECUTE for tistate_executor on the public ones, nothing for
--- PUBLIC, no private helper executable by the executor role; signatures and return types.
+-- Privileges of the heartbeat, queue, skip-downstream, mark and manual-event functions: EXECUTE for
+-- the worker role (tistate_executor) on the worker functions and for tistate_operator on all of them,
+-- nothing for PUBLIC, no private helper executable by either role; signatures and return types.
 BEGIN;
 SET LOCAL search_path = public;  -- type names as written: tistate-qualified
 SELECT plan(23);
@@ -12,7 +13,10 @@ INSERT INTO part2_public VALUES
     ('tistate.ti_mark(uuid, text, text, timestamptz, interval)', 'tistate.state_update_result'),
     ('tistate.emit_asset_event(text, text, jsonb, text, timestamptz)', 'tistate.asset_event_result');
 
-SELECT ok(has_function_privilege('tistate_executor', f.sig, 'EXECUTE'), format('tistate_executor may execute %s', f.sig))
+SELECT ok(has_function_privilege('tistate_operator', f.sig, 'EXECUTE')
+          AND has_function_privilege('tistate_executor', f.sig, 'EXECUTE')
+              = (f.sig::text ~ 'ti_heartbeat|ti_skip_downstream'),
+          format('tistate_operator may execute %s (tistate_executor only a worker''s)', f.sig))
 FROM part2_public AS f ORDER BY f.sig::text;
 SELECT ok(NOT EXISTS (SELECT 1 FROM pg_proc AS p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
                       WHERE p.oid = f.sig AND a.grantee = 0),

@@ -144,7 +144,7 @@ SELECT is(pg_temp.error_of($$SELECT * FROM tistate.asset_events(p_name => 'nope'
 -- Privileges: a login that is only a member of tistate_executor reads through the functions.
 ------------------------------------------------------------------------------------------------
 SELECT 'tistate_test_reader_' || pg_backend_pid() AS reader \gset
-CREATE ROLE :"reader" LOGIN IN ROLE tistate_executor;
+CREATE ROLE :"reader" LOGIN IN ROLE tistate_operator;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA pg_temp TO :"reader";
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA pg_temp TO :"reader";
 CREATE TEMP TABLE as_reader (n integer);
@@ -157,7 +157,7 @@ SELECT jsonb_array_length(tistate.ti_get(ti.id) -> 'asset_events')
      + (SELECT count(*) FROM tistate.asset_events())::integer
 FROM tistate.ti_list(p_run_id => 'run1', p_state => 'success') AS ti;
 RESET ROLE;
-SELECT is((SELECT n FROM as_reader), 3 + 8 + 3 + 4, 'the executor login calls every read function');
+SELECT is((SELECT n FROM as_reader), 3 + 8 + 3 + 4, 'an operator login calls every read function');
 
 CREATE TEMP TABLE read_functions (sig regprocedure) ON COMMIT DROP;
 INSERT INTO read_functions VALUES
@@ -165,9 +165,10 @@ INSERT INTO read_functions VALUES
     ('tistate.asset_list()'), ('tistate.asset_events(text, text, uuid, integer)');
 SELECT ok(p.prosecdef AND 'search_path=' || tistate._function_search_path() = ANY (p.proconfig) AND p.provolatile = 's'
           AND obj_description(f.sig, 'pg_proc') IS NOT NULL
-          AND has_function_privilege('tistate_executor', f.sig, 'EXECUTE')
+          AND has_function_privilege('tistate_operator', f.sig, 'EXECUTE')
+          AND NOT has_function_privilege('tistate_executor', f.sig, 'EXECUTE')
           AND NOT has_function_privilege('public', f.sig, 'EXECUTE'),
-          format('%s: STABLE SECURITY DEFINER, pinned search_path, commented, executor only', f.sig))
+          format('%s: STABLE SECURITY DEFINER, pinned search_path, commented, operators only', f.sig))
 FROM read_functions AS f JOIN pg_proc AS p ON p.oid = f.sig ORDER BY f.sig::text;
 
 SELECT * FROM finish();

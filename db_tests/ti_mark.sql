@@ -2,7 +2,7 @@
 -- the previous state, no asset events; the no-op; TS422 / TS404 / TS410.
 BEGIN;
 \ir _fixtures_part2.sql
-SELECT plan(21);
+SELECT plan(26);
 
 -- A producer task with an active outlet: marking it success emits nothing.
 \o /dev/null
@@ -60,6 +60,24 @@ SELECT ok((SELECT next_method IS NULL AND next_kwargs IS NULL AND trigger_id IS 
            FROM task_instance WHERE id = pg_temp.ti('p2', 'b')), 'mark success clears the deferral fields');
 SELECT ok((SELECT next_method = 'm' AND trigger_id IS NOT NULL FROM task_instance WHERE id = pg_temp.ti('p2', 'c')),
           'mark scheduled keeps them');
+
+-- Clearing a finished try (mark none, then the scheduler queues it) starts the next try under a new
+-- id, with the finished try in history: the previous worker's token can no longer change it.
+\o /dev/null
+SELECT pg_temp.start(pg_temp.ti('p2', 'td'), '2030-01-01T01:00:00Z');
+SELECT tistate.ti_update_state(pg_temp.ti('p2', 'td'), '{"state": "failed", "end_date": "2030-01-01T01:02:00Z"}');
+\o
+SELECT pg_temp.ti('p2', 'td') AS old_e \gset
+CREATE TEMP TABLE cleared AS SELECT * FROM tistate.ti_mark(:'old_e', 'none', 're-run after a fix');
+SELECT ok((SELECT applied AND previous_state = 'failed' AND new_ti_id IS NOT NULL AND new_ti_id <> :'old_e'::uuid FROM cleared),
+          'mark none of a failed try: applied, with a new id for the next try');
+SELECT is((SELECT new_ti_id FROM cleared), pg_temp.ti('p2', 'td'), 'the live row has the new id');
+SELECT results_eq(format($$SELECT state::text, try_number FROM task_instance_history WHERE task_instance_id = %L$$, :'old_e'),
+                  $$VALUES ('failed', 1)$$, 'the finished try is in history under the old id');
+SELECT throws_ok(format($$SELECT tistate.ti_update_state(%L, '{"state": "success", "end_date": "2030-01-01T01:03:00Z"}')$$, :'old_e'),
+                 'TS410', NULL, 'the previous worker''s late call: TS410, the new try is untouched');
+SELECT is((SELECT extra::jsonb ->> 'new_ti_id' FROM log WHERE event = 'mark none' AND task_id = 'td'),
+          (SELECT new_ti_id::text FROM cleared), 'the log row names the new id');
 
 -- Errors.
 SELECT throws_ok(format($$SELECT tistate.ti_mark(%L, 'bogus', 'x')$$, pg_temp.ti('p2', 'd')), 'TS422', NULL, 'unknown state: TS422');

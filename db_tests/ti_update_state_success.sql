@@ -4,7 +4,18 @@
 -- paused and stale consumers never queued), the same-state no-op, TS404, TS409, TS410 and TS422.
 BEGIN;
 \ir _fixtures.sql
-SELECT plan(95);
+
+-- The producer's load task also declares what the success tests send beyond its DAG document:
+-- a second alias, name and uri references, and assets that are inactive or unknown.
+\o /dev/null
+SELECT pg_temp.declare_outlets('load', '[{"type": "AssetAlias", "name": "weekly-tables"},
+    {"type": "AssetNameRef", "name": "orders"}, {"type": "AssetUriRef", "uri": "s3://lake/customers"},
+    {"type": "AssetUriRef", "uri": "s3://lake/orders"},
+    {"type": "Asset", "name": "dormant", "uri": "s3://lake/dormant"}, {"type": "Asset", "name": "ghost", "uri": "s3://lake/ghost"},
+    {"type": "AssetNameRef", "name": "nobody"}, {"type": "AssetUriRef", "uri": "s3://nowhere"},
+    {"type": "AssetAlias", "name": "fresh-alias"}]');
+\o
+SELECT plan(98);
 
 DO $$
 BEGIN
@@ -171,6 +182,17 @@ SELECT results_eq(format($$SELECT a.name::text, e.extra FROM unnest(%L::integer[
 SELECT is((SELECT count(*)::integer FROM asset WHERE name IN ('ghost', 'via-undeclared')), 0,
           'skipped targets create no asset');
 SELECT is((SELECT state::text FROM task_instance WHERE id = :'ti4'), 'success', 'the skips do not fail the transition');
+
+-- An outlet the task does not declare: TS403, nothing written (Airflow trusts the worker here).
+SELECT pg_temp.running_ti('r4b') AS ti4b \gset
+SELECT pg_temp.tistate_digest() AS before_403 \gset
+SELECT is(pg_temp.code_field(format($$SELECT pg_temp.succeed(%L, '[{"type": "Asset", "name": "orders", "uri": "s3://lake/orders"},
+    {"type": "Asset", "name": "customers-of-another-dag", "uri": "s3://other/customers"}]')$$, :'ti4b')),
+    'TS403 task_outlets', 'an undeclared asset outlet: TS403 on task_outlets');
+SELECT is(pg_temp.code_field(format($$SELECT pg_temp.succeed(%L, '[{"type": "AssetAlias", "name": "someone-elses-alias"}]',
+    '[{"source_alias_name": "someone-elses-alias", "dest_asset_key": {"name": "squat", "uri": "s3://squat"}}]')$$, :'ti4b')),
+    'TS403 task_outlets', 'an undeclared alias: TS403');
+SELECT is(pg_temp.tistate_digest(), :'before_403', 'the refused successes wrote nothing');
 
 SELECT pg_temp.running_ti('r5') AS ti5 \gset
 SELECT results_eq(format($$SELECT applied, asset_event_ids, queued_dag_ids FROM pg_temp.succeed(%L, '[]',

@@ -101,11 +101,10 @@ def flavor() -> str:
 _templates: dict[str, str] = {}
 
 
-@pytest.fixture(scope="session")
-def template_db(worker_id: str, flavor: str) -> Iterator[str]:
-    """Name of a database migrated once by the real runner (per flavor); copied for each test."""
+def template_for(flavor: str) -> str:
+    """Name of a database migrated once by the real runner for a flavor (made on first use)."""
     if flavor not in _templates:
-        name = f"tistate_tpl_{flavor}_{os.getpid()}_{worker_id}"
+        name = f"tistate_tpl_{flavor}_{os.getpid()}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
         dsn = create_database(name)
         if flavor == "airflow":
             airflow_db_migrate(dsn)
@@ -113,7 +112,14 @@ def template_db(worker_id: str, flavor: str) -> Iterator[str]:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(TEST_WORLD_SQL.read_bytes())
         _templates[flavor] = name
-    yield _templates[flavor]
+    return _templates[flavor]
+
+
+@pytest.fixture
+def template_db(flavor: str) -> str:
+    """The template of the test's flavor. Function-scoped on purpose: pytest would hand a cached
+    session value of one flavor to a test of the other."""
+    return template_for(flavor)
 
 
 @pytest.fixture(scope="session")
@@ -139,11 +145,6 @@ def _drop_templates() -> Iterator[None]:
     yield
     for name in _templates.values():
         drop_database(name)
-
-
-@pytest.fixture(scope="session")
-def worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 @pytest.fixture

@@ -21,10 +21,11 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
-from conftest import create_database, drop_database
+from conftest import create_database, drop_database, template_for
 from faultkit import END_DATE, RUNNING, World, table_snapshot
 from tistate import InvalidPayloadError, models
 from tistate.errors import from_psycopg
@@ -71,21 +72,28 @@ VALID_STATE_PAYLOADS: list[dict[str, Any]] = [
 
 
 @pytest.fixture(scope="module")
-def bad_dsn(template_db: str) -> Iterator[str]:
-    name = f"tistate_bad_{uuid4().hex[:8]}"
-    dsn = create_database(name, template=template_db)
-    yield dsn
-    drop_database(name)
+def bad_worlds() -> Iterator[dict[str, World]]:
+    """One world per flavor for the whole module, made on first use (hypothesis runs many
+    examples in it). Keyed by flavor rather than scoped by it: pytest would hand a module-cached
+    value of one flavor to a test of the other."""
+    made: dict[str, World] = {}
+    yield made
+    for world in made.values():
+        drop_database(str(conninfo_to_dict(world.dsn)["dbname"]))
 
 
-@pytest.fixture(scope="module")
-def bad_world(bad_dsn: str) -> World:
-    return World(bad_dsn, prefix="bad", tasks=6, setup_schema="tistate_test").create()
+@pytest.fixture
+def bad_world(flavor: str, bad_worlds: dict[str, World]) -> World:
+    if flavor not in bad_worlds:
+        name = f"tistate_bad_{flavor}_{uuid4().hex[:8]}"
+        dsn = create_database(name, template=template_for(flavor))
+        bad_worlds[flavor] = World(dsn, prefix="bad", tasks=6, setup_schema="tistate_test").create()
+    return bad_worlds[flavor]
 
 
-@pytest.fixture(scope="module")
-def bad_conn(bad_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(bad_dsn, autocommit=True) as conn:
+@pytest.fixture
+def bad_conn(bad_world: World) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(bad_world.dsn, autocommit=True) as conn:
         yield conn
 
 

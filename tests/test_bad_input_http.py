@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     positive_data_acceptance,
 )
 
-from conftest import create_database, drop_database
+from conftest import create_database, drop_database, template_for
 from faultkit import RUNNING, World, table_snapshot
 from test_bad_input import JSON, VALID_STATE_PAYLOADS, paths, plant
 from test_http_support import Server, auth, running_server
@@ -37,9 +37,9 @@ EXAMPLES = settings(
 
 
 @pytest.fixture(scope="module")
-def http_dsn(template_db: str) -> Iterator[str]:
+def http_dsn() -> Iterator[str]:
     name = f"tistate_badhttp_{uuid4().hex[:8]}"
-    dsn = create_database(name, template=template_db)
+    dsn = create_database(name, template=template_for("standalone"))
     yield dsn
     drop_database(name)
 

@@ -121,6 +121,9 @@ def test_a_task_life_through_the_cli(runner: CliRunner, db_dsn: str, tmp_path: P
     assert invoke_json(runner, db_dsn, "ti", "skip-downstream", load, "report") == {"skipped": 1}
     marked = invoke_json(runner, db_dsn, "ti", "mark", report, "none", "--reason", "rerun it")
     assert (marked["previous_state"], marked["new_state"]) == ("skipped", None)
+    # A cleared try that ended: the next try has a new id (the old one answers TS410).
+    assert marked["new_ti_id"] not in (None, report)
+    report = marked["new_ti_id"]
     queued = invoke_json(runner, db_dsn, "ti", "queue", report)
     assert queued["new_state"] == "queued"
     shortcut = invoke(runner, db_dsn, "ti", "update-state", report, "--state", "failed", code=5)

@@ -52,6 +52,15 @@ def success(outlets: list[dict[str, Any]], events: list[dict[str, Any]]) -> Json
     )
 
 
+# What the producer's tasks declare (a success may name only these: TS403 otherwise).
+OUTLETS: list[dict[str, Any]] = [
+    {"type": "Asset", **ORDERS},
+    {"type": "Asset", **CUSTOMERS},
+    {"type": "AssetAlias", "name": "daily"},
+    {"type": "AssetAlias", "name": "weekly"},
+]
+
+
 def define_world(conn: psycopg.Connection[Any], *, aliased_assets_exist: bool) -> None:
     """Consumers on orders, customers, two aliases, and one DAG on all of them; a producer."""
     dags: list[dict[str, Any]] = [
@@ -64,7 +73,10 @@ def define_world(conn: psycopg.Connection[Any], *, aliased_assets_exist: bool) -
             "schedule": {"assets": [ORDERS, CUSTOMERS], "aliases": ["daily", "weekly"]},
         },
         {"dag_id": "c_paused", "is_paused": True, "schedule": {"assets": [ORDERS, CUSTOMERS]}},
-        {"dag_id": "producer", "tasks": [{"task_id": f"t{i}"} for i in range(8)]},
+        {
+            "dag_id": "producer",
+            "tasks": [{"task_id": f"t{i}", "outlets": OUTLETS} for i in range(8)],
+        },
     ]
     if aliased_assets_exist:
         dags.append({"dag_id": "c_tables", "is_paused": True, "schedule": {"assets": [T1, T2]}})

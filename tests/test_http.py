@@ -18,7 +18,7 @@ import jwt
 import psycopg
 import pytest
 
-from conftest import create_database, drop_database
+from conftest import create_database, drop_database, template_for
 from test_http_support import (
     AUDIENCE,
     CLI_SERVE,
@@ -43,9 +43,9 @@ TI_PATH = "/execution/task-instances/{}"
 
 
 @pytest.fixture(scope="module")
-def module_dsn(template_db: str) -> Iterator[str]:
+def module_dsn() -> Iterator[str]:
     name = f"tistate_http_{uuid4().hex[:8]}"
-    dsn = create_database(name, template=template_db)
+    dsn = create_database(name, template=template_for("standalone"))
     yield dsn
     drop_database(name)
 

@@ -159,7 +159,7 @@ def test_the_cache_is_bounded_lru(verify_calls: list[str]) -> None:
             outlet_events=[
                 {
                     "dest_asset_key": {"name": "orders", "uri": "s3://lake/orders"},
-                    "extra": {"f": 1e-07, "big": 10**30, "inf": 1e400, "q": 'a"\\b\n', "n": None},
+                    "extra": {"f": 1e-07, "big": 10**30, "q": 'a"\\b\n', "n": None},
                 }
             ],
             rendered_map_index="\\u0000 is not a NUL",

@@ -92,3 +92,24 @@ def test_psql_only_install_equals_runner_install(empty_db_dsn: str, db_dsn: str)
     assert _migrations_table(empty_db_dsn) == _migrations_table(db_dsn)
     # and the runner then finds nothing to do
     assert migrate.migrate(empty_db_dsn) == []
+
+
+# Landed migrations are immutable (a database records each one's sha256 and refuses an edited
+# file): a change to the SQL is a new migration. These are the checksums of tistate 0.2.0, the
+# first release's baseline (0001-0009).
+LANDED = {
+    1: "87931ab9d561a9cca2aaee1612ddcfbe3ba52141ae696da752b6adb5e735cadf",
+    2: "684cfe73f39caeb84125a4f6e0d6fc45e5cccba10224e7ef7a404eb0698100a9",
+    3: "e4c4a65392c68c579b371373d28fb67b1196fd22a3351e445289a7f15ddbd056",
+    4: "7fd9ab26c7a161c6da37c56430f2773ca717dbf7d9cc9e7e52fd75643699d6e3",
+    5: "97c0c139709332f05e20546ae15317dfaaf4b7c843cfa1c889704c8dd4d966d6",
+    6: "2e30215b61455f3b6f78a0ac7c76a78973c903a65c51ed953c9c536225c2713d",
+    7: "3fb5217606886cd6484e830b76c3b7fa8ceb701da694040f2a3ddd5bc659363d",
+    8: "f67f6372db59b8efdb83ddbac2332cf8dba698812dab5eb9a97fd99b622097e1",
+    9: "553ac91344252ae6dae962d356f07e3dde543b862247882323cb710a5df7d851",
+}
+
+
+def test_landed_migrations_are_unchanged() -> None:
+    found = {m.version: m.checksum for m in migrate.discover()}
+    assert {name: found.get(name) for name in LANDED} == LANDED

@@ -91,14 +91,12 @@ def test_bad_tokens_are_rejected_on_every_endpoint(world: World, server: Server)
     print(f"\n[security] token answers: {statuses}")
 
 
-# ------------------------------------------------------------------ executor-only login
-@pytest.fixture
-def executor_login(db_name: str, db_dsn: str) -> Iterator[str]:
-    """A LOGIN role that is only a member of tistate_executor; its connection string."""
-    role = f"tistate_exec_{uuid4().hex[:10]}"
+# ------------------------------------------------------------------ worker and operator logins
+def login_in(role_group: str, db_name: str, db_dsn: str) -> Iterator[str]:
+    """A LOGIN role that is only a member of `role_group`; its connection string."""
+    role = f"{role_group}_{uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOINHERIT IN ROLE tistate_executor')  # type: ignore[arg-type]
-        admin.execute(f'ALTER ROLE "{role}" INHERIT')  # type: ignore[arg-type]
+        admin.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER IN ROLE {role_group}')  # type: ignore[arg-type]
     params = conninfo_to_dict(db_dsn)
     params["user"] = role
     try:
@@ -110,42 +108,54 @@ def executor_login(db_name: str, db_dsn: str) -> Iterator[str]:
             admin.execute(f'DROP ROLE IF EXISTS "{role}"')  # type: ignore[arg-type]
 
 
-def test_executor_login_runs_every_transition_and_touches_no_table(
-    executor_login: str, db_dsn: str
+@pytest.fixture
+def executor_login(db_name: str, db_dsn: str) -> Iterator[str]:
+    """A worker login: only a member of tistate_executor."""
+    yield from login_in("tistate_executor", db_name, db_dsn)
+
+
+@pytest.fixture
+def operator_login(db_name: str, db_dsn: str) -> Iterator[str]:
+    """An operator login: only a member of tistate_operator."""
+    yield from login_in("tistate_operator", db_name, db_dsn)
+
+
+def test_a_worker_login_runs_a_whole_task_life_and_touches_no_table(
+    executor_login: str, operator_login: str, db_dsn: str
 ) -> None:
-    world = World(executor_login, prefix="ex", tasks=3)
-    world.create(running=False)  # define_dag and create_dag_run as the executor login
+    world = World(operator_login, prefix="ex", tasks=3)
+    world.create(running=False)  # define_dag and create_dag_run: an operator's job
     t0, t1, t2 = world.ti_ids
-    with Client(executor_login) as client:
-        client.ti_run(t0, RUNNING)
-        client.ti_heartbeat(t0, RUNNING["hostname"], RUNNING["pid"])
-        deferred = client.ti_update_state(
+    with Client(executor_login) as worker, Client(operator_login) as operator:
+        worker.ti_run(t0, RUNNING)
+        worker.ti_heartbeat(t0, RUNNING["hostname"], RUNNING["pid"])
+        deferred = worker.ti_update_state(
             t0, {"state": "deferred", "classpath": "a.Trigger", "next_method": "resume"}
         )
         assert deferred.new_state == "deferred"
-        assert client.ti_queue(t0).new_state == "queued"
-        client.ti_run(t0, RUNNING)
-        retry = client.ti_update_state(t0, {"state": "up_for_retry", "end_date": END_DATE})
+        assert operator.ti_queue(t0).new_state == "queued"  # the scheduler's step
+        worker.ti_run(t0, RUNNING)
+        retry = worker.ti_update_state(t0, {"state": "up_for_retry", "end_date": END_DATE})
         assert retry.new_ti_id is not None
         t0 = retry.new_ti_id
-        client.ti_queue(t0)
-        client.ti_run(t0, RUNNING)
-        resched = client.ti_update_state(
+        operator.ti_queue(t0)
+        worker.ti_run(t0, RUNNING)
+        resched = worker.ti_update_state(
             t0,
             {"state": "up_for_reschedule", "end_date": END_DATE, "reschedule_date": END_DATE},
         )
         assert resched.new_state == "up_for_reschedule"
-        client.ti_queue(t0)
-        client.ti_run(t0, RUNNING)
-        done = client.ti_update_state(t0, world.payload(0))
+        operator.ti_queue(t0)
+        worker.ti_run(t0, RUNNING)
+        done = worker.ti_update_state(t0, world.payload(0))
         assert done.applied and len(done.asset_event_ids) == 2
-        client.ti_run(t1, RUNNING)
-        assert client.ti_skip_downstream(t1, ["t002"]) == 1
-        assert client.ti_update_state(t1, {"state": "failed", "end_date": END_DATE}).applied
-        assert client.ti_mark(t2, "success", reason="operator").new_state == "success"
-        assert client.emit_asset_event("ex-a0", "s3://ex/a0", extra={"manual": True}).asset_id
-        assert client.ti_get(t0).model_dump()  # the read functions are granted too
-        assert client.asset_events(name="ex-a0")
+        worker.ti_run(t1, RUNNING)
+        assert worker.ti_skip_downstream(t1, ["t002"]) == 1
+        assert worker.ti_update_state(t1, {"state": "failed", "end_date": END_DATE}).applied
+        assert operator.ti_mark(t2, "success", reason="operator").new_state == "success"
+        assert operator.emit_asset_event("ex-a0", "s3://ex/a0", extra={"manual": True}).asset_id
+        assert operator.ti_get(t0).model_dump()  # the read functions are an operator's
+        assert operator.asset_events(name="ex-a0")
     with psycopg.connect(db_dsn, autocommit=True) as admin:
         tables = [
             row[0]
@@ -170,7 +180,52 @@ def test_executor_login_runs_every_transition_and_touches_no_table(
         # ... and no private helper either.
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT tistate._uuid7(now())")
-    print(f"\n[security] executor login: whole life ok, {denied} table statements denied")
+    print(f"\n[security] worker login: whole life ok, {denied} table statements denied")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "SELECT tistate.ti_mark(%(ti)s, 'success', 'a worker marks')",
+        'SELECT tistate.define_dag(\'{"dag_id": "squat", "is_paused": true}\')',
+        "SELECT tistate.emit_asset_event('ex-a0', 's3://ex/a0', '{}')",
+        "SELECT tistate.ti_queue(%(ti)s)",
+        "SELECT tistate.ti_get(%(ti)s)",
+    ],
+    ids=["mark", "define_dag", "emit", "queue", "read"],
+)
+def test_a_worker_login_cannot_do_an_operators_work(
+    executor_login: str, db_dsn: str, call: str
+) -> None:
+    world = World(db_dsn, prefix="wk", tasks=1).create()
+    with (
+        psycopg.connect(executor_login, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute(call, {"ti": world.ti_ids[0]})  # type: ignore[arg-type]
+
+
+def test_a_worker_login_cannot_move_time(
+    executor_login: str, operator_login: str, db_dsn: str
+) -> None:
+    """A heartbeat at 'infinity' would never go stale: a worker's p_now must be the database's
+    clock (within 5 minutes); an operator may state any time."""
+    world = World(db_dsn, prefix="tm", tasks=2).create()
+    heartbeat = (
+        "SELECT tistate.ti_heartbeat(p_ti_id => %s, p_hostname => %s, p_pid => %s, p_now => %s)"
+    )
+    with psycopg.connect(executor_login, autocommit=True) as conn:
+        for when in ("infinity", "2000-01-01T00:00:00Z"):
+            with pytest.raises(psycopg.Error) as caught:
+                conn.execute(
+                    heartbeat, [world.ti_ids[0], RUNNING["hostname"], RUNNING["pid"], when]
+                )
+            assert caught.value.sqlstate == "TS403"
+        conn.execute(heartbeat, [world.ti_ids[0], RUNNING["hostname"], RUNNING["pid"], "now"])
+    with psycopg.connect(operator_login, autocommit=True) as conn:
+        conn.execute(
+            heartbeat, [world.ti_ids[1], RUNNING["hostname"], RUNNING["pid"], "2000-01-01Z"]
+        )
 
 
 def first_column(dsn: str, table: str) -> str:
@@ -233,15 +288,12 @@ def test_security_definer_functions_ignore_the_callers_search_path(
             " p_pid => 4711)",
             [world.ti_ids[1]],
         )
-        marked = conn.execute(
-            "SELECT new_state FROM tistate.ti_mark(p_ti_id => %s, p_state => 'failed',"
-            " p_reason => 'x')",
+        failed = conn.execute(
+            "SELECT new_state FROM tistate.ti_update_state(p_ti_id => %s,"
+            ' p_payload => \'{"state": "failed", "end_date": "2025-01-01T00:01:00Z"}\')',
             [world.ti_ids[1]],
         ).fetchone()
-        assert marked == ("failed",)
-        conn.execute(
-            "SELECT tistate.define_dag(p_dag => %s::jsonb)", [json.dumps({"dag_id": "hj2"})]
-        )
+        assert failed == ("failed",)
         assert conn.execute("SELECT count(*) FROM evil.task_instance").fetchone() == (0,)
     inv_ok = World(db_dsn, prefix="hj", tasks=2)
     inv_ok.ti_ids = world.ti_ids

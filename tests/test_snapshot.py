@@ -10,7 +10,8 @@ def test_snapshot_is_current(db_dsn: str) -> None:
     directory = migrate.snapshot_dir()
     committed = {
         str(path.relative_to(directory)): path.read_text(encoding="utf-8")
-        for path in directory.rglob("*.sql")
+        for path in directory.rglob("*")
+        if path.is_file()
     }
     stale = sorted(
         name

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from conftest import create_database, drop_database
+from conftest import create_database, drop_database, template_for
 
 VALID: dict[str, Any] = {
     "state": "success",
@@ -226,9 +226,9 @@ CASES: list[tuple[str, Any, str]] = [
 
 
 @pytest.fixture(scope="module")
-def module_db(template_db: str) -> Iterator[str]:
+def module_db(flavor: str) -> Iterator[str]:
     name = f"tistate_v_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    dsn = create_database(name, template=template_db)
+    dsn = create_database(name, template=template_for(flavor))
     yield dsn
     drop_database(name)
 
@@ -243,7 +243,11 @@ def world(module_db: str) -> Iterator[tuple[psycopg.Connection[Any], uuid.UUID]]
                 "schedule": {"assets": [{"name": "orders", "uri": "s3://lake/orders"}]},
             },
             {"dag_id": "c_alias", "schedule": {"aliases": ["daily-tables"]}},
-            {"dag_id": "producer", "owners": "team", "tasks": [{"task_id": "load"}]},
+            {
+                "dag_id": "producer",
+                "owners": "team",
+                "tasks": [{"task_id": "load", "outlets": VALID["task_outlets"]}],
+            },
         ):
             conn.execute("SELECT tistate_test.define_dag(p_dag => %s)", [Jsonb(dag)])
         row = conn.execute(
@@ -306,7 +310,7 @@ def test_valid_payload_is_accepted(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT tistate_test.define_dag(p_dag => %s)", [Jsonb(consumer)])
     conn.execute(
         "SELECT tistate_test.define_dag(p_dag => %s)",
-        [Jsonb({"dag_id": "q", "tasks": [{"task_id": "t"}]})],
+        [Jsonb({"dag_id": "q", "tasks": [{"task_id": "t", "outlets": VALID["task_outlets"]}]})],
     )
     row = conn.execute(
         "SELECT ti_id FROM tistate_test.create_dag_run(p_dag_id => 'q', p_run_id => 'r')"

@@ -15,12 +15,16 @@ COMMENT ON SCHEMA tistate IS 'tistate: task-instance state transitions and asset
 -- Roles are cluster-wide, so another database may have created them already (possibly concurrently).
 --   tistate_owner:    owns schema tistate and every object in it; the SECURITY DEFINER functions
 --                     run as it. In Airflow mode it holds only the grants of migration 0009.
---   tistate_executor: what workers and the HTTP service log in through: EXECUTE only.
+--   tistate_executor: the worker role, what workers and the HTTP service log in through: EXECUTE
+--                     on the worker functions only (run, heartbeat, finish, skip-downstream), with
+--                     the database's clock.
+--   tistate_operator: a worker's rights plus the operator functions (marks, DAG definitions, runs,
+--                     queueing, manual events, reads) and choosing p_now.
 DO $$
 DECLARE
     v_role text;
 BEGIN
-    FOREACH v_role IN ARRAY ARRAY['tistate_owner', 'tistate_executor'] LOOP
+    FOREACH v_role IN ARRAY ARRAY['tistate_owner', 'tistate_executor', 'tistate_operator'] LOOP
         BEGIN
             EXECUTE format('CREATE ROLE %I NOLOGIN', v_role);
         EXCEPTION
@@ -35,7 +39,14 @@ END
 $$;
 
 REVOKE ALL ON SCHEMA tistate FROM PUBLIC;
-GRANT USAGE ON SCHEMA tistate TO tistate_executor;
+GRANT USAGE ON SCHEMA tistate TO tistate_executor, tistate_operator;
+DO $$
+BEGIN
+    IF NOT pg_has_role('tistate_operator', 'tistate_executor', 'MEMBER') THEN
+        GRANT tistate_executor TO tistate_operator;  -- an operator can do what a worker can
+    END IF;
+END
+$$;
 
 -- Migration bookkeeping (the Python runner and sql_functions/psql_migrate.sh both insert here).
 CREATE TABLE tistate.schema_migrations (

@@ -254,6 +254,11 @@ BEGIN
     IF v_name = '' THEN
         PERFORM tistate._invalid(p_path, 'must not be empty');
     END IF;
+    -- Names are unique-indexed: a btree entry holds at most about 2700 bytes (PostgreSQL's index
+    -- row limit, SQLSTATE 54000), which 1500 characters of multi-byte text can exceed.
+    IF octet_length(v_name) > 2600 THEN
+        PERFORM tistate._invalid(p_path, 'longer than 2600 bytes');
+    END IF;
     RETURN v_name;
 END
 $function$;
@@ -292,11 +297,27 @@ BEGIN
         ELSE
             PERFORM tistate._invalid(p_path || '.type', 'must be one of Asset, AssetNameRef, AssetUriRef, AssetAlias');
     END CASE;
-    RETURN jsonb_build_object('type', v_type, 'name', v_name, 'uri', v_uri);
+    RETURN tistate._asset_index_size(jsonb_build_object('type', v_type, 'name', v_name, 'uri', v_uri), p_path);
 END
 $function$;
 
 COMMENT ON FUNCTION tistate._asset_profile(p_value jsonb, p_path text) IS 'Validate and normalise an AssetProfile';
+
+CREATE FUNCTION tistate._asset_index_size(p_asset jsonb, p_path text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+BEGIN
+    -- (name, uri) is unique-indexed together: both must fit one btree entry (about 2700 bytes).
+    IF coalesce(octet_length(p_asset ->> 'name') + octet_length(p_asset ->> 'uri'), 0) > 2600 THEN
+        PERFORM tistate._invalid(p_path || '.name', 'name and uri together longer than 2600 bytes');
+    END IF;
+    RETURN p_asset;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._asset_index_size(p_asset jsonb, p_path text) IS 'TS422 when an asset''s name and uri together exceed what one index entry holds (2600 bytes)';
 
 CREATE FUNCTION tistate._asset_key(p_value jsonb, p_path text)
  RETURNS jsonb
@@ -305,9 +326,9 @@ CREATE FUNCTION tistate._asset_key(p_value jsonb, p_path text)
 AS $function$
 BEGIN
     PERFORM tistate._check_object(p_value, p_path, ARRAY['name', 'uri'], ARRAY['name', 'uri']);
-    RETURN jsonb_build_object(
+    RETURN tistate._asset_index_size(jsonb_build_object(
         'name', tistate._asset_name(p_value -> 'name', p_path || '.name'),
-        'uri', tistate._check_uri(tistate._text(p_value -> 'uri', p_path || '.uri', 1500, false), p_path || '.uri'));
+        'uri', tistate._check_uri(tistate._text(p_value -> 'uri', p_path || '.uri', 1500, false), p_path || '.uri')), p_path);
 END
 $function$;
 
@@ -502,3 +523,48 @@ END
 $function$;
 
 COMMENT ON FUNCTION tistate._standalone_only(p_function text, p_owner text) IS 'TS501 when called on an Airflow database (for define_dag, create_dag_run, ti_queue)';
+
+CREATE FUNCTION tistate._delay_seconds(p_value jsonb, p_path text)
+ RETURNS double precision
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+DECLARE
+    v_seconds double precision := tistate._duration_seconds(p_value, p_path);
+BEGIN
+    -- A delay or a timeout from now: a duration (number of seconds or ISO 8601), not negative (a
+    -- retry delay or a trigger timeout in the past is a client's mistake), at most 100 years.
+    IF v_seconds < 0 THEN
+        PERFORM tistate._invalid(p_path, 'must not be negative');
+    END IF;
+    RETURN v_seconds;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._delay_seconds(p_value jsonb, p_path text) IS 'A non-negative duration in seconds (number or ISO 8601), at most 100 years; TS422 otherwise';
+
+CREATE FUNCTION tistate._caller_now(p_now timestamp with time zone)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+BEGIN
+    -- The worker functions take p_now so tests and operators can state the time; a worker login
+    -- cannot move it (a heartbeat at 'infinity' would never go stale): within 5 minutes of the
+    -- database clock it is the caller's (clocks drift a little), further only for an operator.
+    IF isfinite(p_now) THEN
+        IF abs(extract(epoch FROM p_now - clock_timestamp())) <= 300 THEN
+            RETURN p_now;
+        END IF;
+    END IF;
+    IF pg_has_role(session_user, 'tistate_operator', 'USAGE') THEN
+        RETURN p_now;
+    END IF;
+    PERFORM tistate._raise('TS403', 'only an operator may choose the time of a transition (p_now)',
+                           jsonb_build_object('reason', 'forbidden', 'field', 'p_now'),
+                           'leave p_now out: the database clock is used');
+    RETURN NULL;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._caller_now(p_now timestamp with time zone) IS 'p_now as given when within 5 minutes of the database clock or when the session user is an operator (tistate_operator); TS403 otherwise';

@@ -30,6 +30,10 @@ BEGIN
     IF btrim(v_dag_id) = '' THEN
         PERFORM tistate._invalid('dag_id', 'must not be empty');
     END IF;
+    -- Ids are indexed together (task_instance's dag_id, task_id, run_id): bytes bound the entry.
+    IF octet_length(v_dag_id) > 250 THEN
+        PERFORM tistate._invalid('dag_id', 'longer than 250 bytes');
+    END IF;
     PERFORM tistate._text(p_dag -> 'owners', 'owners', 2000);
     PERFORM tistate._text(p_dag -> 'description', 'description', 100000);
     PERFORM tistate._boolean(p_dag -> 'is_paused', 'is_paused', false);
@@ -62,6 +66,9 @@ BEGIN
                   'is_teardown', 'outlets'], ARRAY['task_id']);
         IF btrim(tistate._text(v_task -> 'task_id', format('tasks[%s].task_id', v_i), 250, false)) = '' THEN
             PERFORM tistate._invalid(format('tasks[%s].task_id', v_i), 'must not be empty');
+        END IF;
+        IF octet_length(v_task ->> 'task_id') > 250 THEN
+            PERFORM tistate._invalid(format('tasks[%s].task_id', v_i), 'longer than 250 bytes');
         END IF;
         IF v_tasks @> jsonb_build_array(jsonb_build_object('task_id', v_task -> 'task_id')) THEN
             PERFORM tistate._invalid(format('tasks[%s].task_id', v_i), 'duplicate task_id');
@@ -226,8 +233,8 @@ CREATE FUNCTION tistate.create_dag_run(p_dag_id text, p_run_id text, p_logical_d
 AS $function$
 BEGIN
     PERFORM tistate._standalone_only('create_dag_run', 'Airflow''s scheduler creates runs and their task instances');
-    IF p_run_id IS NULL OR btrim(p_run_id) = '' OR length(p_run_id) > 250 THEN
-        PERFORM tistate._invalid('run_id', 'must be 1 to 250 characters');
+    IF p_run_id IS NULL OR btrim(p_run_id) = '' OR length(p_run_id) > 250 OR octet_length(p_run_id) > 250 THEN
+        PERFORM tistate._invalid('run_id', 'must be 1 to 250 characters and at most 250 bytes');
     END IF;
     PERFORM tistate._json_object(p_conf, 'conf');
     PERFORM tistate._partition_key(to_jsonb(p_partition_key), 'partition_key');

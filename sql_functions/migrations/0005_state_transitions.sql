@@ -136,6 +136,8 @@ BEGIN
        AND coalesce(length(p_payload ->> 'rendered_map_index') <= 250, true)
        AND coalesce(jsonb_typeof(p_payload -> 'task_outlets'), 'null') IN ('null', 'array')
        AND coalesce(jsonb_typeof(p_payload -> 'outlet_events'), 'null') IN ('null', 'array')
+       AND coalesce(jsonb_path_query_first(p_payload, '$.task_outlets.size()')::integer, 0) <= 1000
+       AND coalesce(jsonb_path_query_first(p_payload, '$.outlet_events.size()')::integer, 0) <= 10000
     THEN
         SELECT coalesce(o.ok, true) AND coalesce(e.ok, true)
         INTO v_ok
@@ -146,6 +148,7 @@ BEGIN
                        AND x.v ->> 'type' IN ('Asset', 'AssetNameRef', 'AssetUriRef', 'AssetAlias')
                        AND coalesce(jsonb_typeof(x.v -> 'name'), 'null') IN ('null', 'string')
                        AND coalesce(length(x.v ->> 'name') BETWEEN 1 AND 1500, true)
+                       AND coalesce(octet_length(x.v ->> 'name'), 0) + coalesce(octet_length(x.v ->> 'uri'), 0) <= 2600
                        AND coalesce(jsonb_typeof(x.v -> 'uri'), 'null') IN ('null', 'string')
                        AND coalesce(length(x.v ->> 'uri') BETWEEN 1 AND 1500
                                     AND x.v ->> 'uri' ~ '^[\x01-\x7f]*$'
@@ -165,6 +168,8 @@ BEGIN
                            (x.v -> 'dest_asset_key') - ARRAY['name', 'uri'] = '{}'::jsonb
                            AND jsonb_typeof(x.v -> 'dest_asset_key' -> 'name') = 'string'
                            AND length(x.v -> 'dest_asset_key' ->> 'name') BETWEEN 1 AND 1500
+                           AND octet_length(x.v -> 'dest_asset_key' ->> 'name')
+                               + octet_length(x.v -> 'dest_asset_key' ->> 'uri') <= 2600
                            AND jsonb_typeof(x.v -> 'dest_asset_key' -> 'uri') = 'string'
                            AND length(x.v -> 'dest_asset_key' ->> 'uri') BETWEEN 1 AND 1500
                            AND x.v -> 'dest_asset_key' ->> 'uri' ~ '^[\x01-\x7f]*$'
@@ -175,6 +180,7 @@ BEGIN
                                    x.v - ARRAY['source_alias_name', 'dest_asset_key', 'dest_asset_extra', 'extra'] = '{}'::jsonb
                                    AND jsonb_typeof(x.v -> 'source_alias_name') = 'string'
                                    AND length(x.v ->> 'source_alias_name') BETWEEN 1 AND 1500
+                                   AND octet_length(x.v ->> 'source_alias_name') <= 2600
                                    AND coalesce(jsonb_typeof(x.v -> 'dest_asset_extra'), 'null') IN ('null', 'object')
                                ELSE
                                    x.v - ARRAY['dest_asset_key', 'extra', 'partition_key', 'source_alias_name'] = '{}'::jsonb
@@ -208,10 +214,17 @@ BEGIN
             tistate._text(p_payload -> 'rendered_map_index', 'rendered_map_index', 250));
     END IF;
     v_outlets := tistate._array(p_payload -> 'task_outlets', 'task_outlets');
+    -- Bounded work per call (a success with the most of both registers in about a second).
+    IF jsonb_array_length(v_outlets) > 1000 THEN
+        PERFORM tistate._invalid('task_outlets', 'at most 1000 outlets');
+    END IF;
     FOR v_i IN 0 .. jsonb_array_length(v_outlets) - 1 LOOP
         PERFORM tistate._asset_profile(v_outlets -> v_i, format('task_outlets[%s]', v_i));
     END LOOP;
     v_events := tistate._array(p_payload -> 'outlet_events', 'outlet_events');
+    IF jsonb_array_length(v_events) > 10000 THEN
+        PERFORM tistate._invalid('outlet_events', 'at most 10000 events');
+    END IF;
     FOR v_i IN 0 .. jsonb_array_length(v_events) - 1 LOOP
         v_path := format('outlet_events[%s]', v_i);
         v_event := v_events -> v_i;
@@ -268,7 +281,8 @@ BEGIN
         jsonb_build_object(
             'state', 'up_for_retry',
             'end_date', tistate._timestamp(p_payload -> 'end_date', 'end_date'),
-            'retry_delay_seconds', tistate._number(p_payload -> 'retry_delay_seconds', 'retry_delay_seconds'),
+            'retry_delay_seconds', tistate._delay_seconds(
+                to_jsonb(tistate._number(p_payload -> 'retry_delay_seconds', 'retry_delay_seconds')), 'retry_delay_seconds'),
             'retry_reason', left(tistate._text(p_payload -> 'retry_reason', 'retry_reason', 1000000), 500)),
         p_payload);
 END
@@ -320,7 +334,7 @@ BEGIN
         'classpath', tistate._text(p_payload -> 'classpath', 'classpath', 1000, false),
         'next_method', tistate._text(p_payload -> 'next_method', 'next_method', 1000, false),
         'trigger_kwargs', v_kwargs,
-        'trigger_timeout_seconds', tistate._duration_seconds(p_payload -> 'trigger_timeout', 'trigger_timeout'),
+        'trigger_timeout_seconds', tistate._delay_seconds(p_payload -> 'trigger_timeout', 'trigger_timeout'),
         'queue', tistate._text(p_payload -> 'queue', 'queue', 256),
         'next_kwargs', tistate._json_object(p_payload -> 'next_kwargs', 'next_kwargs'));
 END
@@ -452,10 +466,58 @@ $function$;
 
 COMMENT ON FUNCTION tistate._notify_events(p_events tistate._planned_event[], p_ti_id uuid) IS 'Announce events on tistate_events: pg_notify now (notify_events on), an outbox row for the relay (relay), or nothing (off)';
 
+CREATE FUNCTION tistate._outlet_key(p_outlet jsonb)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+    -- What identifies an outlet of each type: an asset by name and uri, an alias or a name
+    -- reference by name, a uri reference by uri (names and uris never contain NUL).
+    SELECT (p_outlet ->> 'type') || E'\n' || CASE p_outlet ->> 'type'
+               WHEN 'Asset' THEN coalesce(p_outlet ->> 'name', '') || E'\n' || coalesce(p_outlet ->> 'uri', '')
+               WHEN 'AssetUriRef' THEN coalesce(p_outlet ->> 'uri', '')
+               ELSE coalesce(p_outlet ->> 'name', '') END
+$function$;
+
+COMMENT ON FUNCTION tistate._outlet_key(p_outlet jsonb) IS 'The identity of an outlet for the declared-outlet check: type with name and uri (Asset), name (AssetAlias, AssetNameRef) or uri (AssetUriRef)';
+
+CREATE FUNCTION tistate._check_declared_outlets(p_dag_id text, p_task_id text, p_run_id text, p_outlets jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+DECLARE
+    v_declared jsonb;
+    v_outlet   jsonb;
+BEGIN
+    -- The outlets the task's definition declares: the DAG document standalone, the serialized DAG
+    -- of the run's version in Airflow mode (tistate._dag_tasks). Every outlet of the payload must be
+    -- one of them: same type, name and uri (a name or uri reference: its name or uri).
+    SELECT t.outlets INTO v_declared FROM tistate._dag_tasks(p_dag_id, p_run_id) AS t WHERE t.task_id = p_task_id;
+    -- One key per outlet (what identifies it for its type), compared by a hashed anti-join: linear
+    -- in the number of outlets.
+    SELECT o INTO v_outlet
+    FROM jsonb_array_elements(p_outlets) AS o
+    WHERE tistate._outlet_key(o) NOT IN (SELECT tistate._outlet_key(d) FROM jsonb_array_elements(coalesce(v_declared, '[]')) AS d)
+    LIMIT 1;
+    IF FOUND THEN
+        PERFORM tistate._raise('TS403',
+            format('task %s of dag %s does not declare the outlet %s', p_task_id, p_dag_id, v_outlet),
+            jsonb_build_object('reason', 'undeclared_outlet', 'field', 'task_outlets', 'outlet', v_outlet,
+                               'dag_id', p_dag_id, 'task_id', p_task_id),
+            'a task writes asset events only for the outlets its DAG declares');
+    END IF;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._check_declared_outlets(p_dag_id text, p_task_id text, p_run_id text, p_outlets jsonb) IS 'TS403 when the payload names an outlet (asset, alias, name or uri reference) the task''s definition does not declare';
+
 CREATE FUNCTION tistate._lock_consumers(p_outlets jsonb, p_events jsonb, p_now timestamp with time zone)
  RETURNS timestamp with time zone
  LANGUAGE plpgsql
 AS $function$
+DECLARE
+    v_partitioned text;
 BEGIN
     -- Every DAG an event of these outlets could queue (a superset: by asset name or uri, and by the
     -- declared aliases), share-locked in dag_id order so concurrent completions cannot deadlock on
@@ -482,6 +544,24 @@ BEGIN
         SELECT r.dag_id FROM dag_schedule_asset_uri_reference AS r WHERE r.uri IN (SELECT k.uri FROM keys AS k))
     ORDER BY d.dag_id
     FOR SHARE OF d;
+    -- Partition-aware consumers get asset_partition_dag_run rows from Airflow's API server, which
+    -- tistate does not write: refused, never silently left unqueued.
+    SELECT d.dag_id INTO v_partitioned
+    FROM dag AS d
+    WHERE d.timetable_partitioned AND NOT d.is_paused AND NOT d.is_stale
+      AND d.dag_id IN (SELECT r.dag_id FROM dag_schedule_asset_reference AS r
+                       JOIN asset AS a ON a.id = r.asset_id
+                       JOIN (SELECT o.name, o.uri FROM jsonb_to_recordset(p_outlets) AS o (type text, name text, uri text)
+                             UNION SELECT e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri'
+                             FROM jsonb_to_recordset(p_events) AS e (dest_asset_key jsonb)) AS k
+                         ON a.name = k.name OR a.uri = k.uri)
+    LIMIT 1;
+    IF FOUND THEN
+        PERFORM tistate._raise('TS501',
+            format('dag %s is partition-aware, which tistate''s Airflow mode does not support', v_partitioned),
+            jsonb_build_object('reason', 'partition_aware_consumer', 'dag_id', v_partitioned),
+            'Airflow''s API server queues partition-aware consumers (asset_partition_dag_run); route this task''s state calls to it');
+    END IF;
     RETURN greatest(p_now, clock_timestamp());
 END
 $function$;
@@ -494,7 +574,7 @@ CREATE FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_t
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
-    v_aliases jsonb;
+    v_aliases text[];
     v_check   boolean := true;
     v_missing boolean;
     v_airflow boolean := tistate._is_airflow();
@@ -511,8 +591,11 @@ BEGIN
     IF jsonb_array_length(p_outlets) = 0 THEN
         RETURN;
     END IF;
+    -- A task writes events only for outlets its DAG declares (Airflow trusts the worker here).
+    PERFORM tistate._check_declared_outlets(p_dag_id, p_task_id, p_run_id, p_outlets);
     -- The aliases the task declared: only their alias events count.
-    v_aliases := jsonb_path_query_array(p_outlets, '$[*] ? (@.type == "AssetAlias").name');
+    v_aliases := ARRAY(SELECT DISTINCT o ->> 'name' FROM jsonb_array_elements(p_outlets) AS o
+                       WHERE o ->> 'type' = 'AssetAlias');
     IF v_airflow THEN
         -- Airflow's scheduler consumes the events of a queue row up to the row's created_at and
         -- deletes the row; an event stamped before a run it missed would be left behind forever
@@ -534,12 +617,24 @@ BEGIN
         -- Active assets the task declared, each once: an asset listed as Asset, NameRef and UriRef
         -- gets one event per payload, not three (a fix over Airflow).
         targets AS (
-            SELECT DISTINCT a.id, a.name, a.uri
+            -- Three equi-joins (hashable: linear in the number of outlets), not one join on an OR.
+            SELECT a.id, a.name, a.uri
             FROM jsonb_to_recordset(p_outlets) AS o (type text, name text, uri text)
-            JOIN asset_active AS act
-              ON (o.type IN ('Asset', 'AssetNameRef') AND act.name = o.name AND (o.type = 'AssetNameRef' OR act.uri = o.uri))
-              OR (o.type = 'AssetUriRef' AND act.uri = o.uri)
+            JOIN asset AS a ON a.name = o.name AND a.uri = o.uri
+            JOIN asset_active AS act ON act.name = a.name AND act.uri = a.uri
+            WHERE o.type = 'Asset'
+            UNION
+            SELECT a.id, a.name, a.uri
+            FROM jsonb_to_recordset(p_outlets) AS o (type text, name text)
+            JOIN asset_active AS act ON act.name = o.name
             JOIN asset AS a ON a.name = act.name AND a.uri = act.uri
+            WHERE o.type = 'AssetNameRef'
+            UNION
+            SELECT a.id, a.name, a.uri
+            FROM jsonb_to_recordset(p_outlets) AS o (type text, uri text)
+            JOIN asset_active AS act ON act.uri = o.uri
+            JOIN asset AS a ON a.name = act.name AND a.uri = act.uri
+            WHERE o.type = 'AssetUriRef'
         ),
         -- One event per payload sent for the asset, or one default event when none was sent.
         direct AS (
@@ -552,17 +647,21 @@ BEGIN
         -- Alias events of declared aliases: one per distinct (asset, asset extra, extra), linked to
         -- every alias that sent it.
         alias_groups AS (
-            SELECT e.name, e.uri, e.extra, array_agg(DISTINCT e.alias) AS aliases, min(e.ord) AS ord
+            -- The alias ids come from one join with asset_alias (not a look-up per group): linear
+            -- in the number of events.
+            SELECT e.name, e.uri, e.extra, count(DISTINCT e.alias)::integer AS alias_count,
+                   coalesce(array_agg(DISTINCT al.id ORDER BY al.id) FILTER (WHERE al.id IS NOT NULL), '{}') AS alias_ids,
+                   min(e.ord) AS ord
             FROM payload_events AS e
-            WHERE v_aliases @> to_jsonb(e.alias)
+            LEFT JOIN asset_alias AS al ON al.name = e.alias
+            WHERE e.alias IN (SELECT unnest(v_aliases))
             GROUP BY e.name, e.uri, e.asset_extra, e.extra
         ),
         via_alias AS (
-            SELECT a.id AS asset_id, g.name, g.uri, g.extra, p_run_partition_key AS partition_key,
-                   ARRAY(SELECT al.id FROM asset_alias AS al WHERE al.name = ANY (g.aliases) ORDER BY al.id) AS alias_ids,
+            SELECT a.id AS asset_id, g.name, g.uri, g.extra, p_run_partition_key AS partition_key, g.alias_ids,
                    -- Airflow mode: an alias event counts for an inactive asset too, as in Airflow
                    -- (its scheduler activates alias-reached assets itself).
-                   2 AS kind, g.ord, v_airflow OR act.name IS NOT NULL AS active, cardinality(g.aliases) AS alias_count
+                   2 AS kind, g.ord, v_airflow OR act.name IS NOT NULL AS active, g.alias_count
             FROM alias_groups AS g
             LEFT JOIN asset AS a ON a.name = g.name AND a.uri = g.uri
             LEFT JOIN asset_active AS act ON act.name = g.name AND act.uri = g.uri
@@ -646,7 +745,7 @@ BEGIN
         INSERT INTO asset_alias (name, "group")
         SELECT DISTINCT e.source_alias_name, ''
         FROM jsonb_to_recordset(p_events) AS e (source_alias_name text)
-        WHERE v_aliases @> to_jsonb(e.source_alias_name)
+        WHERE e.source_alias_name IN (SELECT unnest(v_aliases))
         ORDER BY 1
         ON CONFLICT (name) DO NOTHING;
         WITH created AS (
@@ -654,7 +753,7 @@ BEGIN
             SELECT DISTINCT ON (e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri')
                    e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri', 'asset', coalesce(e.dest_asset_extra, '{}'), p_now, p_now
             FROM jsonb_to_recordset(p_events) AS e (source_alias_name text, dest_asset_key jsonb, dest_asset_extra jsonb)
-            WHERE v_aliases @> to_jsonb(e.source_alias_name)
+            WHERE e.source_alias_name IN (SELECT unnest(v_aliases))
             ORDER BY e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri', coalesce(e.dest_asset_extra, '{}')::text
             ON CONFLICT (name, uri) DO NOTHING
             RETURNING a.name, a.uri
@@ -946,43 +1045,61 @@ $function$;
 
 COMMENT ON FUNCTION tistate._apply_terminal(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone) IS 'running -> failed (with fail-fast when the DAG sets it), skipped, removed or upstream_failed';
 
-CREATE FUNCTION tistate._apply_retry(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
- RETURNS tistate.state_update_result
+CREATE FUNCTION tistate._archive_try(p_ti_id uuid, p_state text, p_end_date timestamp with time zone,
+                                     p_now timestamp with time zone, p_rendered_map_index text DEFAULT NULL,
+                                     p_retry_delay double precision DEFAULT NULL, p_retry_reason text DEFAULT NULL)
+ RETURNS uuid
  LANGUAGE plpgsql
 AS $function$
 DECLARE
-    v_old_id   uuid := (p_ctx.ti).id;
-    v_new_id   uuid := tistate._uuid7(p_now);
-    v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
-    v_delay    double precision := (p_payload ->> 'retry_delay_seconds')::double precision;
-    v_reason   text := p_payload ->> 'retry_reason';
-    v_rendered text := CASE WHEN p_payload ? 'rendered_map_index'
-                            THEN p_payload ->> 'rendered_map_index' ELSE (p_ctx.ti).rendered_map_index END;
+    v_new_id uuid := tistate._uuid7(p_now);
 BEGIN
-    -- 1. The finished try goes to history, as failed, under its old id; at most once per try.
+    -- A try is over and the next one starts under a new id, as Airflow does on a retry and on a
+    -- clear: whoever still holds the old id (a stale worker's token) gets TS410 from now on.
+    -- 1. The finished try goes to history under its old id, with the state it ended in; at most
+    --    once per try.
     INSERT INTO task_instance_history (
         task_instance_id, task_id, dag_id, run_id, map_index, try_number, start_date, end_date, duration,
         state, max_tries, hostname, unixname, pool, pool_slots, queue, priority_weight, operator,
         custom_operator_name, queued_dttm, scheduled_dttm, queued_by_job_id, pid, executor, executor_config,
         updated_at, rendered_map_index, context_carrier, span_status, external_executor_id, trigger_id,
         trigger_timeout, next_method, next_kwargs, task_display_name, dag_version_id, retry_delay_override, retry_reason)
-    SELECT ti.id, ti.task_id, ti.dag_id, ti.run_id, ti.map_index, ti.try_number, ti.start_date, v_end_date,
-           extract(epoch FROM v_end_date - ti.start_date),
-           'failed', ti.max_tries, ti.hostname, ti.unixname, ti.pool, ti.pool_slots, ti.queue, ti.priority_weight,
+    SELECT ti.id, ti.task_id, ti.dag_id, ti.run_id, ti.map_index, ti.try_number, ti.start_date, p_end_date,
+           extract(epoch FROM p_end_date - ti.start_date),
+           p_state, ti.max_tries, ti.hostname, ti.unixname, ti.pool, ti.pool_slots, ti.queue, ti.priority_weight,
            ti.operator, ti.custom_operator_name, ti.queued_dttm, ti.scheduled_dttm, ti.queued_by_job_id, ti.pid,
-           ti.executor, ti.executor_config, p_now, v_rendered, ti.context_carrier, ti.span_status,
-           ti.external_executor_id, ti.trigger_id, ti.trigger_timeout AT TIME ZONE 'UTC', NULL, NULL, ti.task_display_name,
-           ti.dag_version_id, v_delay, v_reason
+           ti.executor, ti.executor_config, p_now, coalesce(p_rendered_map_index, ti.rendered_map_index),
+           ti.context_carrier, ti.span_status, ti.external_executor_id, ti.trigger_id,
+           ti.trigger_timeout AT TIME ZONE 'UTC', NULL, NULL, ti.task_display_name,
+           ti.dag_version_id, p_retry_delay, p_retry_reason
     FROM task_instance AS ti
-    WHERE ti.id = v_old_id
+    WHERE ti.id = p_ti_id
     ON CONFLICT DO NOTHING;
-
     -- 2. task_reschedule references the id without ON UPDATE CASCADE: its rows belong to the old try.
-    DELETE FROM task_reschedule AS r WHERE r.ti_id = v_old_id;
+    DELETE FROM task_reschedule AS r WHERE r.ti_id = p_ti_id;
+    -- 3. The live row takes the new uuid7 id.
+    UPDATE task_instance AS ti SET id = v_new_id WHERE ti.id = p_ti_id;
+    RETURN v_new_id;
+END
+$function$;
 
-    -- 3. The live row takes a new uuid7 id; the old id answers TS410 from now on.
+COMMENT ON FUNCTION tistate._archive_try(p_ti_id uuid, p_state text, p_end_date timestamp with time zone, p_now timestamp with time zone, p_rendered_map_index text, p_retry_delay double precision, p_retry_reason text) IS 'End a try: its history row (under the old id, in the state it ended in), its reschedule rows deleted, and a new uuid7 id for the next try; returns the new id';
+
+CREATE FUNCTION tistate._apply_retry(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
+ RETURNS tistate.state_update_result
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
+    v_delay    double precision := (p_payload ->> 'retry_delay_seconds')::double precision;
+    v_reason   text := p_payload ->> 'retry_reason';
+    v_rendered text := CASE WHEN p_payload ? 'rendered_map_index'
+                            THEN p_payload ->> 'rendered_map_index' ELSE (p_ctx.ti).rendered_map_index END;
+    v_new_id   uuid;
+BEGIN
+    -- The finished try goes to history as failed; the live row is the next try, up for retry.
+    v_new_id := tistate._archive_try((p_ctx.ti).id, 'failed', v_end_date, p_now, v_rendered, v_delay, v_reason);
     UPDATE task_instance AS ti SET
-        id = v_new_id,
         state = 'up_for_retry',
         end_date = v_end_date,
         duration = extract(epoch FROM v_end_date - ti.start_date),
@@ -992,7 +1109,7 @@ BEGIN
         retry_reason = v_reason,
         rendered_map_index = v_rendered,
         updated_at = p_now
-    WHERE ti.id = v_old_id;
+    WHERE ti.id = v_new_id;
 
     PERFORM tistate._audit(p_ctx, 'up_for_retry', p_now);
     RETURN tistate._applied(p_ctx, 'up_for_retry', v_new_id);
@@ -1111,6 +1228,7 @@ DECLARE
     v_locked    timestamptz;
     v_result    tistate.state_update_result;
 BEGIN
+    p_now := tistate._caller_now(p_now);  -- a worker uses the database clock (docs/dba.md)
     -- 1. Validate and normalise the whole payload before touching any row (TS422).
     v_payload := tistate._normalize_state_payload(p_payload);
     -- The usual success: registration before the row lock, the lock held only for the update.
@@ -1194,6 +1312,7 @@ DECLARE
     v_duplicate  boolean;
     v_resuming   boolean;
 BEGIN
+    p_now := tistate._caller_now(p_now);  -- a worker uses the database clock (docs/dba.md)
     -- TIEnterRunningPayload, validated before the lock.
     PERFORM tistate._check_object(p_payload, '', ARRAY['state', 'hostname', 'unixname', 'pid', 'start_date'],
                                   ARRAY['state', 'hostname', 'unixname', 'pid', 'start_date']);

@@ -120,7 +120,8 @@ BEGIN
 END
 $$;
 
--- Logins: EXECUTE on the public functions only.
+-- Logins: EXECUTE on the public functions only. Workers (and the HTTP service) get the worker
+-- functions; operators (members of tistate_executor too) the rest.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA tistate FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     tistate.schema_version(),
@@ -129,6 +130,10 @@ GRANT EXECUTE ON FUNCTION
     tistate.ti_update_state(uuid, jsonb, timestamptz, interval),
     tistate.ti_heartbeat(uuid, text, integer, timestamptz, interval),
     tistate.ti_skip_downstream(uuid, jsonb, timestamptz),
+    tistate.relay_notifications(integer),
+    tistate.notification_backlog()
+TO tistate_executor;
+GRANT EXECUTE ON FUNCTION
     tistate.ti_queue(uuid, timestamptz, interval),
     tistate.ti_mark(uuid, text, text, timestamptz, interval),
     tistate.emit_asset_event(text, text, jsonb, text, timestamptz),
@@ -138,7 +143,5 @@ GRANT EXECUTE ON FUNCTION
     tistate.ti_list(text, text, text, integer),
     tistate.dag_list(),
     tistate.asset_list(),
-    tistate.asset_events(text, text, uuid, integer),
-    tistate.relay_notifications(integer),
-    tistate.notification_backlog()
-TO tistate_executor;
+    tistate.asset_events(text, text, uuid, integer)
+TO tistate_operator;

@@ -42,53 +42,24 @@ CREATE TYPE tistate._planned_event AS (
 );
 
 
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
 --
--- Name: task_instance; Type: TABLE; Schema: tistate; Owner: -
+-- Name: _ti_row; Type: TYPE; Schema: tistate; Owner: -
 --
 
-CREATE TABLE tistate.task_instance (
-    id uuid NOT NULL,
-    task_id character varying(250) NOT NULL,
-    dag_id character varying(250) NOT NULL,
-    run_id character varying(250) NOT NULL,
-    map_index integer DEFAULT '-1'::integer NOT NULL,
-    start_date timestamp with time zone,
-    end_date timestamp with time zone,
-    duration double precision,
-    state character varying(20),
-    try_number integer DEFAULT 0 NOT NULL,
-    max_tries integer DEFAULT '-1'::integer NOT NULL,
-    hostname character varying(1000),
-    unixname character varying(1000),
-    pool character varying(256) DEFAULT 'default_pool'::character varying NOT NULL,
-    pool_slots integer DEFAULT 1 NOT NULL,
-    queue character varying(256),
-    priority_weight integer,
-    operator character varying(1000),
-    custom_operator_name character varying(1000),
-    queued_dttm timestamp with time zone,
-    scheduled_dttm timestamp with time zone,
-    queued_by_job_id integer,
-    last_heartbeat_at timestamp with time zone,
-    pid integer,
-    executor character varying(1000),
-    executor_config bytea,
-    updated_at timestamp with time zone DEFAULT now(),
-    rendered_map_index character varying(250),
-    context_carrier jsonb,
-    span_status character varying(250) DEFAULT 'not_started'::character varying NOT NULL,
-    external_executor_id text,
-    trigger_id integer,
-    trigger_timeout timestamp with time zone,
-    next_method character varying(1000),
-    next_kwargs jsonb,
-    task_display_name character varying(2000),
-    retry_delay_override double precision,
-    retry_reason character varying(500)
+CREATE TYPE tistate._ti_row AS (
+	id uuid,
+	task_id text,
+	dag_id text,
+	run_id text,
+	map_index integer,
+	state text,
+	try_number integer,
+	hostname text,
+	unixname text,
+	pid integer,
+	start_date timestamp with time zone,
+	rendered_map_index text,
+	next_kwargs jsonb
 );
 
 
@@ -97,12 +68,11 @@ CREATE TABLE tistate.task_instance (
 --
 
 CREATE TYPE tistate._ti_context AS (
-	ti tistate.task_instance,
+	ti tistate._ti_row,
 	logical_date timestamp with time zone,
 	owners text,
 	fail_fast boolean,
-	run_partition_key text,
-	run_partition_date timestamp with time zone
+	run_partition_key text
 );
 
 
@@ -148,6 +118,59 @@ CREATE TYPE tistate.state_update_result AS (
 COMMENT ON TYPE tistate.state_update_result IS 'Result of ti_update_state: applied=false for the same-state no-op; new_ti_id set on up_for_retry; lock_wait_ms / lock_held_ms time the row lock up to the function''s return (commit adds one WAL flush)';
 
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: airflow_column; Type: TABLE; Schema: tistate; Owner: -
+--
+
+CREATE TABLE tistate.airflow_column (
+    table_name name NOT NULL,
+    column_name name NOT NULL,
+    data_type text NOT NULL,
+    not_null boolean NOT NULL,
+    has_default boolean NOT NULL
+);
+
+
+--
+-- Name: TABLE airflow_column; Type: COMMENT; Schema: tistate; Owner: -
+--
+
+COMMENT ON TABLE tistate.airflow_column IS 'The columns of Airflow''s tables that tistate''s functions use, as Airflow 3.3.2 defines them (the fingerprint checked at install, by db verify and by /ready)';
+
+
+--
+-- Name: airflow_grant; Type: TABLE; Schema: tistate; Owner: -
+--
+
+CREATE TABLE tistate.airflow_grant (
+    table_name name NOT NULL,
+    privilege text NOT NULL,
+    on_column name,
+    CONSTRAINT airflow_grant_privilege_check CHECK ((privilege = ANY (ARRAY['SELECT'::text, 'INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'USAGE'::text])))
+);
+
+
+--
+-- Name: TABLE airflow_grant; Type: COMMENT; Schema: tistate; Owner: -
+--
+
+COMMENT ON TABLE tistate.airflow_grant IS 'Airflow mode: the rights tistate_owner holds on Airflow''s tables and sequences (USAGE: a sequence)';
+
+
+--
+-- Name: airflow_revision; Type: TABLE; Schema: tistate; Owner: -
+--
+
+CREATE TABLE tistate.airflow_revision (
+    revision text NOT NULL,
+    airflow text NOT NULL
+);
+
+
 --
 -- Name: asset; Type: TABLE; Schema: tistate; Owner: -
 --
@@ -156,10 +179,10 @@ CREATE TABLE tistate.asset (
     id integer NOT NULL,
     name character varying(1500) NOT NULL,
     uri character varying(1500) NOT NULL,
-    "group" character varying(1500) DEFAULT ''::character varying NOT NULL,
-    extra jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    "group" character varying(1500) NOT NULL,
+    extra json NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
 );
 
 
@@ -180,7 +203,7 @@ CREATE TABLE tistate.asset_active (
 CREATE TABLE tistate.asset_alias (
     id integer NOT NULL,
     name character varying(1500) NOT NULL,
-    "group" character varying(1500) DEFAULT ''::character varying NOT NULL
+    "group" character varying(1500) NOT NULL
 );
 
 
@@ -231,7 +254,7 @@ ALTER SEQUENCE tistate.asset_alias_id_seq OWNED BY tistate.asset_alias.id;
 CREATE TABLE tistate.asset_dag_run_queue (
     asset_id integer NOT NULL,
     target_dag_id character varying(250) NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone NOT NULL
 );
 
 
@@ -242,30 +265,14 @@ CREATE TABLE tistate.asset_dag_run_queue (
 CREATE TABLE tistate.asset_event (
     id integer NOT NULL,
     asset_id integer NOT NULL,
-    extra jsonb DEFAULT '{}'::jsonb NOT NULL,
+    extra json NOT NULL,
     source_task_id character varying(250),
     source_dag_id character varying(250),
     source_run_id character varying(250),
     source_map_index integer DEFAULT '-1'::integer,
-    "timestamp" timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    partition_key character varying(250),
-    ti_id uuid,
-    try_number integer
+    "timestamp" timestamp with time zone NOT NULL,
+    partition_key character varying(250)
 );
-
-
---
--- Name: COLUMN asset_event.ti_id; Type: COMMENT; Schema: tistate; Owner: -
---
-
-COMMENT ON COLUMN tistate.asset_event.ti_id IS 'tistate: id of the producing task instance (NULL for manual events)';
-
-
---
--- Name: COLUMN asset_event.try_number; Type: COMMENT; Schema: tistate; Owner: -
---
-
-COMMENT ON COLUMN tistate.asset_event.try_number IS 'tistate: try of the producing task instance';
 
 
 --
@@ -306,6 +313,24 @@ COMMENT ON TABLE tistate.asset_event_outbox IS 'Asset events to announce on tist
 
 
 --
+-- Name: asset_event_producer; Type: TABLE; Schema: tistate; Owner: -
+--
+
+CREATE TABLE tistate.asset_event_producer (
+    event_id integer NOT NULL,
+    ti_id uuid NOT NULL,
+    try_number integer NOT NULL
+);
+
+
+--
+-- Name: TABLE asset_event_producer; Type: COMMENT; Schema: tistate; Owner: -
+--
+
+COMMENT ON TABLE tistate.asset_event_producer IS 'Producer attribution of asset events: the task instance id and try that registered each event (no row for manual events)';
+
+
+--
 -- Name: asset_id_seq; Type: SEQUENCE; Schema: tistate; Owner: -
 --
 
@@ -331,15 +356,15 @@ ALTER SEQUENCE tistate.asset_id_seq OWNED BY tistate.asset.id;
 
 CREATE TABLE tistate.dag (
     dag_id character varying(250) NOT NULL,
-    is_paused boolean DEFAULT false NOT NULL,
-    is_stale boolean DEFAULT false NOT NULL,
+    is_paused boolean NOT NULL,
+    is_stale boolean NOT NULL,
+    last_parsed_time timestamp with time zone,
     owners character varying(2000),
     description text,
-    fail_fast boolean DEFAULT false NOT NULL,
     timetable_partitioned boolean DEFAULT false NOT NULL,
     max_active_runs integer,
     has_import_errors boolean DEFAULT false,
-    last_parsed_time timestamp with time zone DEFAULT now()
+    fail_fast boolean DEFAULT false NOT NULL
 );
 
 
@@ -350,21 +375,21 @@ CREATE TABLE tistate.dag (
 CREATE TABLE tistate.dag_run (
     id integer NOT NULL,
     dag_id character varying(250) NOT NULL,
-    run_id character varying(250) NOT NULL,
-    logical_date timestamp with time zone,
-    state character varying(50) DEFAULT 'queued'::character varying,
-    run_type character varying(50) DEFAULT 'manual'::character varying NOT NULL,
-    run_after timestamp with time zone DEFAULT now() NOT NULL,
     queued_at timestamp with time zone,
+    logical_date timestamp with time zone,
     start_date timestamp with time zone,
     end_date timestamp with time zone,
+    state character varying(50),
+    run_id character varying(250) NOT NULL,
+    run_type character varying(50) NOT NULL,
     conf jsonb,
+    run_after timestamp with time zone NOT NULL,
+    created_at timestamp with time zone,
+    updated_at timestamp with time zone,
     clear_number integer DEFAULT 0 NOT NULL,
     span_status character varying(250) DEFAULT 'not_started'::character varying NOT NULL,
     partition_key character varying(250),
-    partition_date timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now(),
-    updated_at timestamp with time zone DEFAULT now()
+    partition_date timestamp with time zone
 );
 
 
@@ -395,8 +420,8 @@ ALTER SEQUENCE tistate.dag_run_id_seq OWNED BY tistate.dag_run.id;
 CREATE TABLE tistate.dag_schedule_asset_alias_reference (
     alias_id integer NOT NULL,
     dag_id character varying(250) NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
 );
 
 
@@ -407,7 +432,7 @@ CREATE TABLE tistate.dag_schedule_asset_alias_reference (
 CREATE TABLE tistate.dag_schedule_asset_name_reference (
     name character varying(1500) NOT NULL,
     dag_id character varying(250) NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone NOT NULL
 );
 
 
@@ -418,10 +443,10 @@ CREATE TABLE tistate.dag_schedule_asset_name_reference (
 CREATE TABLE tistate.dag_schedule_asset_reference (
     asset_id integer NOT NULL,
     dag_id character varying(250) NOT NULL,
-    allow_producer_teams jsonb,
+    allow_producer_teams json,
     allow_global_producers boolean DEFAULT true NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
 );
 
 
@@ -432,7 +457,7 @@ CREATE TABLE tistate.dag_schedule_asset_reference (
 CREATE TABLE tistate.dag_schedule_asset_uri_reference (
     uri character varying(1500) NOT NULL,
     dag_id character varying(250) NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone NOT NULL
 );
 
 
@@ -455,12 +480,34 @@ CREATE TABLE tistate.dag_task (
 
 
 --
+-- Name: installation; Type: TABLE; Schema: tistate; Owner: -
+--
+
+CREATE TABLE tistate.installation (
+    singleton boolean DEFAULT true NOT NULL,
+    flavor text NOT NULL,
+    airflow_schema name,
+    installed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT installation_check CHECK (((flavor = 'airflow'::text) = (airflow_schema IS NOT NULL))),
+    CONSTRAINT installation_flavor_check CHECK ((flavor = ANY (ARRAY['standalone'::text, 'airflow'::text]))),
+    CONSTRAINT installation_singleton_check CHECK (singleton)
+);
+
+
+--
+-- Name: TABLE installation; Type: COMMENT; Schema: tistate; Owner: -
+--
+
+COMMENT ON TABLE tistate.installation IS 'The flavor tistate was installed as: standalone (its own copy of Airflow''s tables) or airflow (Airflow''s tables in airflow_schema)';
+
+
+--
 -- Name: log; Type: TABLE; Schema: tistate; Owner: -
 --
 
 CREATE TABLE tistate.log (
     id integer NOT NULL,
-    dttm timestamp with time zone DEFAULT now(),
+    dttm timestamp with time zone,
     dag_id character varying(250),
     task_id character varying(250),
     map_index integer,
@@ -507,6 +554,53 @@ CREATE TABLE tistate.schema_migrations (
 
 
 --
+-- Name: task_instance; Type: TABLE; Schema: tistate; Owner: -
+--
+
+CREATE TABLE tistate.task_instance (
+    id uuid NOT NULL,
+    task_id character varying(250) NOT NULL,
+    dag_id character varying(250) NOT NULL,
+    run_id character varying(250) NOT NULL,
+    map_index integer DEFAULT '-1'::integer NOT NULL,
+    start_date timestamp with time zone,
+    end_date timestamp with time zone,
+    duration double precision,
+    state character varying(20),
+    try_number integer NOT NULL,
+    max_tries integer DEFAULT '-1'::integer NOT NULL,
+    hostname character varying(1000),
+    unixname character varying(1000),
+    pool character varying(256) NOT NULL,
+    pool_slots integer NOT NULL,
+    queue character varying(256),
+    priority_weight integer,
+    operator character varying(1000),
+    custom_operator_name character varying(1000),
+    queued_dttm timestamp with time zone,
+    scheduled_dttm timestamp with time zone,
+    queued_by_job_id integer,
+    last_heartbeat_at timestamp with time zone,
+    pid integer,
+    executor character varying(1000),
+    executor_config bytea,
+    updated_at timestamp with time zone,
+    rendered_map_index character varying(250),
+    context_carrier jsonb,
+    span_status character varying(250) DEFAULT 'not_started'::character varying NOT NULL,
+    external_executor_id text,
+    trigger_id integer,
+    trigger_timeout timestamp with time zone,
+    next_method character varying(1000),
+    next_kwargs jsonb,
+    task_display_name character varying(2000),
+    dag_version_id uuid,
+    retry_delay_override double precision,
+    retry_reason character varying(500)
+);
+
+
+--
 -- Name: task_instance_history; Type: TABLE; Schema: tistate; Owner: -
 --
 
@@ -536,16 +630,17 @@ CREATE TABLE tistate.task_instance_history (
     pid integer,
     executor character varying(1000),
     executor_config bytea,
-    updated_at timestamp with time zone DEFAULT now(),
+    updated_at timestamp with time zone,
     rendered_map_index character varying(250),
     context_carrier jsonb,
     span_status character varying(250) DEFAULT 'not_started'::character varying NOT NULL,
     external_executor_id text,
     trigger_id integer,
-    trigger_timeout timestamp with time zone,
+    trigger_timeout timestamp without time zone,
     next_method character varying(1000),
     next_kwargs jsonb,
     task_display_name character varying(2000),
+    dag_version_id uuid,
     retry_delay_override double precision,
     retry_reason character varying(500)
 );
@@ -559,10 +654,10 @@ CREATE TABLE tistate.task_outlet_asset_reference (
     asset_id integer NOT NULL,
     dag_id character varying(250) NOT NULL,
     task_id character varying(250) NOT NULL,
-    allow_consumer_teams jsonb,
+    allow_consumer_teams json,
     allow_global_consumers boolean DEFAULT true NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
 );
 
 
@@ -608,7 +703,7 @@ CREATE TABLE tistate.trigger (
     id integer NOT NULL,
     classpath character varying(1000) NOT NULL,
     kwargs text NOT NULL,
-    created_date timestamp with time zone DEFAULT now() NOT NULL,
+    created_date timestamp with time zone NOT NULL,
     triggerer_id integer,
     queue character varying(256)
 );
@@ -684,6 +779,30 @@ ALTER TABLE ONLY tistate.trigger ALTER COLUMN id SET DEFAULT nextval('tistate.tr
 
 
 --
+-- Name: airflow_column airflow_column_pkey; Type: CONSTRAINT; Schema: tistate; Owner: -
+--
+
+ALTER TABLE ONLY tistate.airflow_column
+    ADD CONSTRAINT airflow_column_pkey PRIMARY KEY (table_name, column_name);
+
+
+--
+-- Name: airflow_grant airflow_grant_pkey; Type: CONSTRAINT; Schema: tistate; Owner: -
+--
+
+ALTER TABLE ONLY tistate.airflow_grant
+    ADD CONSTRAINT airflow_grant_pkey PRIMARY KEY (table_name, privilege);
+
+
+--
+-- Name: airflow_revision airflow_revision_pkey; Type: CONSTRAINT; Schema: tistate; Owner: -
+--
+
+ALTER TABLE ONLY tistate.airflow_revision
+    ADD CONSTRAINT airflow_revision_pkey PRIMARY KEY (revision);
+
+
+--
 -- Name: asset_active asset_active_pkey; Type: CONSTRAINT; Schema: tistate; Owner: -
 --
 
@@ -721,6 +840,14 @@ ALTER TABLE ONLY tistate.asset_alias
 
 ALTER TABLE ONLY tistate.asset_event
     ADD CONSTRAINT asset_event_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: asset_event_producer asset_event_producer_pkey; Type: CONSTRAINT; Schema: tistate; Owner: -
+--
+
+ALTER TABLE ONLY tistate.asset_event_producer
+    ADD CONSTRAINT asset_event_producer_pkey PRIMARY KEY (event_id);
 
 
 --
@@ -812,6 +939,14 @@ ALTER TABLE ONLY tistate.dag_schedule_asset_uri_reference
 
 
 --
+-- Name: installation installation_pkey; Type: CONSTRAINT; Schema: tistate; Owner: -
+--
+
+ALTER TABLE ONLY tistate.installation
+    ADD CONSTRAINT installation_pkey PRIMARY KEY (singleton);
+
+
+--
 -- Name: log log_pkey; Type: CONSTRAINT; Schema: tistate; Owner: -
 --
 
@@ -884,6 +1019,13 @@ ALTER TABLE ONLY tistate.trigger
 
 
 --
+-- Name: asset_event_producer_ti; Type: INDEX; Schema: tistate; Owner: -
+--
+
+CREATE INDEX asset_event_producer_ti ON tistate.asset_event_producer USING btree (ti_id, try_number);
+
+
+--
 -- Name: idx_asset_active_name_unique; Type: INDEX; Schema: tistate; Owner: -
 --
 
@@ -937,13 +1079,6 @@ CREATE UNIQUE INDEX idx_asset_alias_name_unique ON tistate.asset_alias USING btr
 --
 
 CREATE INDEX idx_asset_dag_run_queue_target_dag_id ON tistate.asset_dag_run_queue USING btree (target_dag_id);
-
-
---
--- Name: idx_asset_event_ti_id; Type: INDEX; Schema: tistate; Owner: -
---
-
-CREATE INDEX idx_asset_event_ti_id ON tistate.asset_event USING btree (ti_id, try_number) WHERE (ti_id IS NOT NULL);
 
 
 --
@@ -1150,11 +1285,11 @@ ALTER TABLE ONLY tistate.asset_alias_asset_event
 
 
 --
--- Name: dag_task dag_task_dag_id_fkey; Type: FK CONSTRAINT; Schema: tistate; Owner: -
+-- Name: dag_task dag_task_dag_fkey; Type: FK CONSTRAINT; Schema: tistate; Owner: -
 --
 
 ALTER TABLE ONLY tistate.dag_task
-    ADD CONSTRAINT dag_task_dag_id_fkey FOREIGN KEY (dag_id) REFERENCES tistate.dag(dag_id) ON DELETE CASCADE;
+    ADD CONSTRAINT dag_task_dag_fkey FOREIGN KEY (dag_id) REFERENCES tistate.dag(dag_id) ON DELETE CASCADE;
 
 
 --

@@ -304,9 +304,7 @@ REGISTRY: Mapping[str, type[TistateError]] = {
 }
 
 #: Registered TS codes no SQL function raises yet, with the reason they exist.
-RESERVED_CODES: Mapping[str, str] = {
-    "TS403": "forbidden: raised by the HTTP layer (token subject is not the path's task instance)",
-}
+RESERVED_CODES: Mapping[str, str] = {}
 
 #: Two-character SQLSTATE class -> exception class, for codes not in REGISTRY.
 SQLSTATE_CLASS_REGISTRY: Mapping[str, type[TistateError]] = {

@@ -16,11 +16,20 @@ stored value instead of overwriting it with null.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    FailFast,
+    Field,
+    TypeAdapter,
+)
 
 __all__ = [
     "STATE_UPDATE_ADAPTER",
@@ -65,10 +74,45 @@ Duration = Annotated[timedelta, Field(strict=False)]
 JsonObject = dict[str, Any]
 
 
+def _finite(value: Any) -> bool:
+    """Whether a JSON value holds no NaN or infinite number (JSON has none; Python's and
+    pydantic's parsers read `NaN`, `Infinity` and overflowing literals such as `1e309`)."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        return all(_finite(item) for item in value.values())
+    if kind is list or kind is tuple:
+        return all(_finite(item) for item in value)
+    return True
+
+
+def _finite_object(value: JsonObject) -> JsonObject:
+    if not _finite(value):
+        raise ValueError("numbers must be finite (no NaN or Infinity, no overflowing literal)")
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative (a timeout in the past)")
+    return value
+
+
+# The lists of a payload stop at their first invalid item (FailFast): a body of a million invalid
+# items is one error, not a million (each costs pydantic hundreds of bytes and microseconds).
+
+#: A JSON object of a payload: every number in it finite (PostgreSQL's jsonb has no NaN).
+FiniteJsonObject = Annotated[JsonObject, AfterValidator(_finite_object)]
+#: A duration from now: not negative.
+FutureDuration = Annotated[timedelta, Field(strict=False), AfterValidator(_not_negative)]
+
+
 class Payload(BaseModel):
     """Base of the request models: strict, unknown fields rejected."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    #: allow_inf_nan: a float field refuses NaN and infinities (JSON has neither)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
     def payload_json(self) -> dict[str, Any]:
         """The JSON sent to SQL: the fields that were set, plus `state` if the model has one."""
@@ -119,7 +163,7 @@ class AssetOutletEvent(Payload):
     """A direct outlet event: extra for one asset, optionally for one partition."""
 
     dest_asset_key: AssetKey
-    extra: JsonObject = Field(default_factory=dict)
+    extra: FiniteJsonObject = Field(default_factory=dict)
     partition_key: str | None = None
 
 
@@ -128,8 +172,8 @@ class AliasOutletEvent(Payload):
 
     source_alias_name: str
     dest_asset_key: AssetKey
-    dest_asset_extra: JsonObject = Field(default_factory=dict)
-    extra: JsonObject = Field(default_factory=dict)
+    dest_asset_extra: FiniteJsonObject = Field(default_factory=dict)
+    extra: FiniteJsonObject = Field(default_factory=dict)
 
 
 OutletEvent = AliasOutletEvent | AssetOutletEvent
@@ -139,8 +183,8 @@ OutletEvent = AliasOutletEvent | AssetOutletEvent
 class TISuccessStatePayload(Payload):
     state: Literal["success"] = "success"
     end_date: Timestamp
-    task_outlets: list[AssetProfile] = Field(default_factory=list)
-    outlet_events: list[OutletEvent] = Field(default_factory=list)
+    task_outlets: Annotated[list[AssetProfile], FailFast()] = Field(default_factory=list)
+    outlet_events: Annotated[list[OutletEvent], FailFast()] = Field(default_factory=list)
     rendered_map_index: str | None = None
 
 
@@ -154,7 +198,7 @@ class TIRetryStatePayload(Payload):
     state: Literal["up_for_retry"] = "up_for_retry"
     end_date: Timestamp
     rendered_map_index: str | None = None
-    retry_delay_seconds: float | None = None
+    retry_delay_seconds: Annotated[float, Field(ge=0)] | None = None
     retry_reason: str | None = None
 
 
@@ -168,11 +212,11 @@ class TIDeferredStatePayload(Payload):
     state: Literal["deferred"] = "deferred"
     classpath: str
     next_method: str
-    trigger_kwargs: JsonObject | str = Field(default_factory=dict)
-    #: ISO 8601 duration or seconds
-    trigger_timeout: Duration | None = None
+    trigger_kwargs: FiniteJsonObject | str = Field(default_factory=dict)
+    #: ISO 8601 duration or seconds, from now (not negative)
+    trigger_timeout: FutureDuration | None = None
     queue: str | None = None
-    next_kwargs: JsonObject = Field(default_factory=dict)
+    next_kwargs: FiniteJsonObject = Field(default_factory=dict)
     rendered_map_index: str | None = None
 
 
@@ -213,7 +257,7 @@ class TIHeartbeatInfo(Payload):
 class TISkippedDownstreamTasksStatePayload(Payload):
     """PATCH .../skip-downstream: task ids, or (task_id, map_index) pairs."""
 
-    tasks: list[str | tuple[str, int]]
+    tasks: Annotated[list[str | tuple[str, int]], FailFast()]
 
 
 # ---------------------------------------------------------------------------------- DAG documents

@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._applied(p_ctx tistate._ti_context, p_new_state text, p_new_ti_id uuid DEFAULT NULL::uuid)
  RETURNS tistate.state_update_result

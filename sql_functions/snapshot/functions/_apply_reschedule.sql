@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._apply_reschedule(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
  RETURNS tistate.state_update_result
@@ -12,11 +13,11 @@ BEGIN
     IF abs(extract(epoch FROM v_end_date - v_start)) > 2147483647 THEN
         PERFORM tistate._invalid('end_date', 'more than 68 years away from the try''s start_date');
     END IF;
-    INSERT INTO tistate.task_reschedule (ti_id, start_date, end_date, duration, reschedule_date)
+    INSERT INTO task_reschedule (ti_id, start_date, end_date, duration, reschedule_date)
     VALUES ((p_ctx.ti).id, v_start, v_end_date, trunc(extract(epoch FROM v_end_date - v_start))::integer,
             (p_payload ->> 'reschedule_date')::timestamptz);
 
-    UPDATE tistate.task_instance AS ti SET
+    UPDATE task_instance AS ti SET
         state = 'up_for_reschedule',
         end_date = v_end_date,
         duration = extract(epoch FROM v_end_date - ti.start_date),

@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._apply_state(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
  RETURNS tistate.state_update_result

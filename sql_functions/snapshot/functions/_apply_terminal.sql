@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._apply_terminal(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
  RETURNS tistate.state_update_result
@@ -7,7 +8,7 @@ DECLARE
     v_state    text := p_payload ->> 'state';
     v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
 BEGIN
-    UPDATE tistate.task_instance AS ti SET
+    UPDATE task_instance AS ti SET
         state = v_state,
         end_date = v_end_date,
         duration = extract(epoch FROM v_end_date - ti.start_date),

@@ -1,3 +1,4 @@
+-- defined by migration 0003_helpers.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._check_limit(p_limit integer, p_field text, p_max integer)
  RETURNS integer

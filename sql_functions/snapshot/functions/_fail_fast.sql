@@ -1,27 +1,29 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._fail_fast(p_ctx tistate._ti_context, p_now timestamp with time zone)
  RETURNS integer
  LANGUAGE plpgsql
 AS $function$
 DECLARE
-    v_count integer;
+    v_count    integer;
+    v_teardown text[] := ARRAY(SELECT t.task_id FROM tistate._dag_tasks((p_ctx.ti).dag_id, (p_ctx.ti).run_id) AS t
+                               WHERE t.is_teardown);
 BEGIN
     -- Airflow's _stop_remaining_tasks, in the caller's transaction (Airflow commits mid-request):
     -- the run's other unfinished, non-teardown task instances (other tasks than the failed one)
     -- become failed when running, else skipped, each with a log row. Rows are locked by id, so two
     -- failing tasks of one run lock their siblings in the same order and cannot deadlock.
     PERFORM 1
-    FROM tistate.task_instance AS ti
-    LEFT JOIN tistate.dag_task AS t ON t.dag_id = ti.dag_id AND t.task_id = ti.task_id
+    FROM task_instance AS ti
     WHERE ti.dag_id = (p_ctx.ti).dag_id AND ti.run_id = (p_ctx.ti).run_id
       AND ti.task_id <> (p_ctx.ti).task_id
       AND (ti.state IS NULL OR ti.state NOT IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed'))
-      AND NOT coalesce(t.is_teardown, false)
+      AND ti.task_id <> ALL (v_teardown)
     ORDER BY ti.id
     FOR UPDATE OF ti;
 
     WITH changed AS (
-        UPDATE tistate.task_instance AS ti SET
+        UPDATE task_instance AS ti SET
             state = CASE WHEN ti.state = 'running' THEN 'failed' ELSE 'skipped' END,
             start_date = coalesce(ti.start_date, p_now),
             end_date = p_now,
@@ -29,17 +31,16 @@ BEGIN
             next_method = NULL,
             next_kwargs = NULL,
             updated_at = p_now
-        FROM tistate.task_instance AS old
-        LEFT JOIN tistate.dag_task AS t ON t.dag_id = old.dag_id AND t.task_id = old.task_id
+        FROM task_instance AS old
         WHERE old.id = ti.id
           AND old.dag_id = (p_ctx.ti).dag_id AND old.run_id = (p_ctx.ti).run_id
           AND old.task_id <> (p_ctx.ti).task_id
           AND (old.state IS NULL OR old.state NOT IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed'))
-          AND NOT coalesce(t.is_teardown, false)
+          AND old.task_id <> ALL (v_teardown)
         RETURNING ti.id, ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, ti.state, old.state AS old_state
     ),
     logged AS (
-        INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
+        INSERT INTO log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
         SELECT p_now, c.dag_id, c.task_id, c.run_id, c.map_index, c.try_number,
                CASE WHEN c.state = 'failed' THEN 'fail task' ELSE 'skip task' END,
                p_ctx.logical_date, p_ctx.owners,

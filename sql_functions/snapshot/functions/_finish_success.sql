@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._finish_success(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone, p_logical_date timestamp with time zone, p_owners text, p_events tistate._planned_event[], p_event_ids integer[], p_dag_ids text[])
  RETURNS tistate.state_update_result
@@ -8,7 +9,7 @@ DECLARE
     v_result   tistate.state_update_result;
 BEGIN
     WITH updated AS (
-        UPDATE tistate.task_instance AS ti SET
+        UPDATE task_instance AS ti SET
             state = 'success',
             end_date = v_end_date,
             duration = extract(epoch FROM v_end_date - ti.start_date),
@@ -20,7 +21,7 @@ BEGIN
         WHERE ti.id = p_ti_id
         RETURNING ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, ti.hostname
     )
-    INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
+    INSERT INTO log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
     SELECT p_now, u.dag_id, u.task_id, u.run_id, u.map_index, u.try_number, 'success', p_logical_date, p_owners,
            CASE WHEN coalesce(u.hostname, '') <> '' THEN jsonb_build_object('host_name', u.hostname)::text END
     FROM updated AS u;

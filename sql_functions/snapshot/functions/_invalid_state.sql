@@ -1,3 +1,4 @@
+-- defined by migration 0003_helpers.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._invalid_state(p_ctx tistate._ti_context, p_message text)
  RETURNS void

@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._lock_ti(p_ti_id uuid, p_lock_timeout interval DEFAULT NULL::interval)
  RETURNS tistate._ti_context
@@ -7,11 +8,13 @@ DECLARE
     v_ctx tistate._ti_context;
 BEGIN
     PERFORM tistate._set_lock_timeout(p_lock_timeout);
-    SELECT ti, dr.logical_date, d.owners, d.fail_fast, dr.partition_key, dr.partition_date
+    SELECT ROW(ti.id, ti.task_id, ti.dag_id, ti.run_id, ti.map_index, ti.state, ti.try_number, ti.hostname,
+               ti.unixname, ti.pid, ti.start_date, ti.rendered_map_index, ti.next_kwargs)::tistate._ti_row,
+           dr.logical_date, d.owners, d.fail_fast, dr.partition_key
     INTO v_ctx
-    FROM tistate.task_instance AS ti
-    JOIN tistate.dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
-    JOIN tistate.dag AS d ON d.dag_id = ti.dag_id
+    FROM task_instance AS ti
+    JOIN dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
+    JOIN dag AS d ON d.dag_id = ti.dag_id
     WHERE ti.id = p_ti_id
     FOR UPDATE OF ti;
     IF NOT FOUND THEN

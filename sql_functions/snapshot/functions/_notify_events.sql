@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._notify_events(p_events tistate._planned_event[], p_ti_id uuid)
  RETURNS void
@@ -15,11 +16,8 @@ BEGIN
         RETURN;
     END IF;
     -- Delivered at commit only, so listeners never hear of an event that rolled back.
-    PERFORM pg_notify('tistate_events', json_build_object(
-                'event_id', e.event_id, 'asset_id', e.asset_id, 'name', a.name, 'uri', a.uri,
-                'ti_id', p_ti_id, 'partition_key', e.partition_key)::text)
+    PERFORM pg_notify('tistate_events', tistate._notification(e.event_id, e.asset_id, p_ti_id, e.partition_key))
     FROM unnest(p_events) AS e
-    JOIN tistate.asset AS a ON a.id = e.asset_id
     ORDER BY e.event_id;
 END
 $function$;

@@ -1,3 +1,4 @@
+-- defined by migration 0003_helpers.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._partition_key(p_value jsonb, p_path text)
  RETURNS text

@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._peek_ti(p_ti_id uuid)
  RETURNS tistate._ti_context
@@ -8,11 +9,13 @@ DECLARE
     v_ctx tistate._ti_context;
 BEGIN
     -- PL/pgSQL, not SQL: a SQL-language function's plan is rebuilt on every call (PostgreSQL < 18).
-    SELECT ti, dr.logical_date, d.owners, d.fail_fast, dr.partition_key, dr.partition_date
+    SELECT ROW(ti.id, ti.task_id, ti.dag_id, ti.run_id, ti.map_index, ti.state, ti.try_number, ti.hostname,
+               ti.unixname, ti.pid, ti.start_date, ti.rendered_map_index, ti.next_kwargs)::tistate._ti_row,
+           dr.logical_date, d.owners, d.fail_fast, dr.partition_key
     INTO v_ctx
-    FROM tistate.task_instance AS ti
-    JOIN tistate.dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
-    JOIN tistate.dag AS d ON d.dag_id = ti.dag_id
+    FROM task_instance AS ti
+    JOIN dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
+    JOIN dag AS d ON d.dag_id = ti.dag_id
     WHERE ti.id = p_ti_id;
     RETURN v_ctx;
 END

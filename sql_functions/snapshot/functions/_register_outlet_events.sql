@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[])
  RETURNS record
@@ -8,6 +9,9 @@ DECLARE
     v_aliases jsonb;
     v_check   boolean := true;
     v_missing boolean;
+    v_airflow boolean := tistate._is_airflow();
+    v_stamp   timestamptz := p_now;
+    v_created jsonb;
 BEGIN
     -- p_outlets and p_events are validated by _normalize_success: arrays of Airflow's AssetProfile
     -- and outlet event objects, read here with Airflow's defaults (absent or null extra = {}).
@@ -19,8 +23,19 @@ BEGIN
     IF jsonb_array_length(p_outlets) = 0 THEN
         RETURN;
     END IF;
+    -- A task writes events only for outlets its DAG declares (Airflow trusts the worker here).
+    PERFORM tistate._check_declared_outlets(p_dag_id, p_task_id, p_run_id, p_outlets);
     -- The aliases the task declared: only their alias events count.
     v_aliases := jsonb_path_query_array(p_outlets, '$[*] ? (@.type == "AssetAlias").name');
+    IF v_airflow THEN
+        -- Airflow's scheduler consumes the events of a queue row up to the row's created_at and
+        -- deletes the row; an event stamped before a run it missed would be left behind forever
+        -- (apache/airflow#54659). Share-locking the consumer DAG rows, which the scheduler locks
+        -- (FOR NO KEY UPDATE SKIP LOCKED) while it creates their runs, keeps it away from these
+        -- DAGs until this transaction commits, and the stamp taken after the lock is later than
+        -- any run it created before.
+        v_stamp := tistate._lock_consumers(p_outlets, p_events, p_now);
+    END IF;
 
     LOOP
         WITH payload_events AS MATERIALIZED (
@@ -35,10 +50,10 @@ BEGIN
         targets AS (
             SELECT DISTINCT a.id, a.name, a.uri
             FROM jsonb_to_recordset(p_outlets) AS o (type text, name text, uri text)
-            JOIN tistate.asset_active AS act
+            JOIN asset_active AS act
               ON (o.type IN ('Asset', 'AssetNameRef') AND act.name = o.name AND (o.type = 'AssetNameRef' OR act.uri = o.uri))
               OR (o.type = 'AssetUriRef' AND act.uri = o.uri)
-            JOIN tistate.asset AS a ON a.name = act.name AND a.uri = act.uri
+            JOIN asset AS a ON a.name = act.name AND a.uri = act.uri
         ),
         -- One event per payload sent for the asset, or one default event when none was sent.
         direct AS (
@@ -58,11 +73,13 @@ BEGIN
         ),
         via_alias AS (
             SELECT a.id AS asset_id, g.name, g.uri, g.extra, p_run_partition_key AS partition_key,
-                   ARRAY(SELECT al.id FROM tistate.asset_alias AS al WHERE al.name = ANY (g.aliases) ORDER BY al.id) AS alias_ids,
-                   2 AS kind, g.ord, act.name IS NOT NULL AS active, cardinality(g.aliases) AS alias_count
+                   ARRAY(SELECT al.id FROM asset_alias AS al WHERE al.name = ANY (g.aliases) ORDER BY al.id) AS alias_ids,
+                   -- Airflow mode: an alias event counts for an inactive asset too, as in Airflow
+                   -- (its scheduler activates alias-reached assets itself).
+                   2 AS kind, g.ord, v_airflow OR act.name IS NOT NULL AS active, cardinality(g.aliases) AS alias_count
             FROM alias_groups AS g
-            LEFT JOIN tistate.asset AS a ON a.name = g.name AND a.uri = g.uri
-            LEFT JOIN tistate.asset_active AS act ON act.name = g.name AND act.uri = g.uri
+            LEFT JOIN asset AS a ON a.name = g.name AND a.uri = g.uri
+            LEFT JOIN asset_active AS act ON act.name = g.name AND act.uri = g.uri
         ),
         -- An alias, or an asset first reached through an alias, that does not exist yet: nothing is
         -- written, they are created below and the statement runs again.
@@ -72,7 +89,7 @@ BEGIN
         ),
         -- Event ids in a fixed order: direct events, then alias events, by asset and payload position.
         planned AS MATERIALIZED (
-            SELECT nextval('tistate.asset_event_id_seq')::integer AS event_id, p.asset_id, p.name, p.uri, p.extra,
+            SELECT nextval('asset_event_id_seq')::integer AS event_id, p.asset_id, p.name, p.uri, p.extra,
                    p.partition_key, p.alias_ids
             FROM (
                 SELECT d.asset_id, d.name, d.uri, d.extra, d.partition_key, d.alias_ids, d.kind, d.ord FROM direct AS d
@@ -84,21 +101,25 @@ BEGIN
             WHERE NOT (SELECT m.found FROM missing AS m)
         ),
         new_events AS (
-            INSERT INTO tistate.asset_event (id, asset_id, extra, source_task_id, source_dag_id, source_run_id,
-                                             source_map_index, "timestamp", partition_key, ti_id, try_number)
+            INSERT INTO asset_event (id, asset_id, extra, source_task_id, source_dag_id, source_run_id,
+                                     source_map_index, "timestamp", partition_key)
             SELECT p.event_id, p.asset_id, p.extra, p_task_id, p_dag_id, p_run_id,
-                   p_map_index, p_now, p.partition_key, p_ti_id, p_try_number
+                   p_map_index, v_stamp, p.partition_key
             FROM planned AS p
             ORDER BY p.event_id
         ),
+        new_producers AS (
+            INSERT INTO tistate.asset_event_producer (event_id, ti_id, try_number)
+            SELECT p.event_id, p_ti_id, p_try_number FROM planned AS p ORDER BY p.event_id
+        ),
         new_links AS (
-            INSERT INTO tistate.asset_alias_asset_event (alias_id, event_id)
+            INSERT INTO asset_alias_asset_event (alias_id, event_id)
             SELECT al.id, p.event_id
             FROM planned AS p CROSS JOIN unnest(p.alias_ids) AS al (id)
             ORDER BY 1, 2
         ),
         new_alias_assets AS (
-            INSERT INTO tistate.asset_alias_asset (alias_id, asset_id)
+            INSERT INTO asset_alias_asset (alias_id, asset_id)
             SELECT DISTINCT al.id, p.asset_id
             FROM planned AS p CROSS JOIN unnest(p.alias_ids) AS al (id)
             ORDER BY 1, 2
@@ -114,13 +135,15 @@ BEGIN
         ),
         -- Sorted by (asset_id, target_dag_id), and only once the alias-asset links are in (the count
         -- makes it wait for them): every success takes these key locks in the same order, as before,
-        -- so concurrent completions cannot deadlock.
+        -- so concurrent completions cannot deadlock. A row already queued takes the newer time: the
+        -- scheduler consumes events up to it, so a burst is consumed whole (Airflow keeps the
+        -- first event's time and leaves the rest of the burst behind).
         queued AS (
-            INSERT INTO tistate.asset_dag_run_queue (asset_id, target_dag_id, created_at)
-            SELECT g.asset_id, g.dag_id, p_now FROM eligible AS g
+            INSERT INTO asset_dag_run_queue AS q (asset_id, target_dag_id, created_at)
+            SELECT g.asset_id, g.dag_id, v_stamp FROM eligible AS g
             WHERE (SELECT count(*) FROM new_alias_assets) >= 0
             ORDER BY g.asset_id, g.dag_id
-            ON CONFLICT DO NOTHING
+            ON CONFLICT (asset_id, target_dag_id) DO UPDATE SET created_at = greatest(q.created_at, excluded.created_at)
         )
         SELECT (SELECT m.found FROM missing AS m),
                (SELECT array_agg(ROW(p.event_id, p.asset_id, p.extra, p.partition_key, p.alias_ids)::tistate._planned_event
@@ -134,14 +157,14 @@ BEGIN
         -- the assets first reached through an alias (created and activated, as the DAG processor
         -- would on seeing them: one activeness rule for both paths, docs/semantics.md), sorted, and
         -- plan again (once: a second pass writes whatever it finds, as the statement always did).
-        INSERT INTO tistate.asset_alias (name)
-        SELECT DISTINCT e.source_alias_name
+        INSERT INTO asset_alias (name, "group")
+        SELECT DISTINCT e.source_alias_name, ''
         FROM jsonb_to_recordset(p_events) AS e (source_alias_name text)
         WHERE v_aliases @> to_jsonb(e.source_alias_name)
         ORDER BY 1
         ON CONFLICT (name) DO NOTHING;
         WITH created AS (
-            INSERT INTO tistate.asset AS a (name, uri, "group", extra, created_at, updated_at)
+            INSERT INTO asset AS a (name, uri, "group", extra, created_at, updated_at)
             SELECT DISTINCT ON (e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri')
                    e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri', 'asset', coalesce(e.dest_asset_extra, '{}'), p_now, p_now
             FROM jsonb_to_recordset(p_events) AS e (source_alias_name text, dest_asset_key jsonb, dest_asset_extra jsonb)
@@ -150,9 +173,14 @@ BEGIN
             ON CONFLICT (name, uri) DO NOTHING
             RETURNING a.name, a.uri
         )
-        INSERT INTO tistate.asset_active (name, uri)
-        SELECT c.name, c.uri FROM created AS c ORDER BY 1, 2
-        ON CONFLICT DO NOTHING;
+        SELECT coalesce(jsonb_agg(jsonb_build_object('name', c.name, 'uri', c.uri)), '[]') INTO v_created FROM created AS c;
+        -- Airflow's scheduler owns asset_active (it activates alias-reached assets itself).
+        IF NOT v_airflow THEN
+            INSERT INTO asset_active (name, uri)
+            SELECT c ->> 'name', c ->> 'uri' FROM jsonb_array_elements(v_created) AS c
+            ORDER BY 1, 2
+            ON CONFLICT DO NOTHING;
+        END IF;
         v_check := false;
     END LOOP;
     events := coalesce(events, '{}');

@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._run_context(p_ti_id uuid, p_previous_state text)
  RETURNS jsonb
@@ -13,7 +14,7 @@ AS $function$
             'clear_number', dr.clear_number, 'run_type', dr.run_type, 'state', dr.state,
             'conf', coalesce(dr.conf, '{}'), 'consumed_asset_events', '[]'::jsonb,
             'partition_key', dr.partition_key, 'partition_date', dr.partition_date),
-        'task_reschedule_count', (SELECT count(*) FROM tistate.task_reschedule AS r WHERE r.ti_id = ti.id),
+        'task_reschedule_count', (SELECT count(*) FROM task_reschedule AS r WHERE r.ti_id = ti.id),
         'max_tries', ti.max_tries,
         'variables', '[]'::jsonb,
         'connections', '[]'::jsonb,
@@ -22,8 +23,8 @@ AS $function$
         'next_method', ti.next_method,
         'next_kwargs', CASE WHEN jsonb_typeof(ti.next_kwargs) = 'null' THEN NULL ELSE ti.next_kwargs END,
         'start_date', ti.start_date)
-    FROM tistate.task_instance AS ti
-    JOIN tistate.dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
+    FROM task_instance AS ti
+    JOIN dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
     WHERE ti.id = p_ti_id;
 $function$;
 

@@ -1,3 +1,4 @@
+-- defined by migration 0003_helpers.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._set_lock_timeout(p_lock_timeout interval)
  RETURNS void

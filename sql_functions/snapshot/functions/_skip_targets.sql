@@ -1,3 +1,4 @@
+-- defined by migration 0006_worker_and_operator_functions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._skip_targets(p_tasks jsonb)
  RETURNS TABLE(task_id text, map_index integer)

@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._success_before_lock(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone, p_lock_timeout interval)
  RETURNS tistate.state_update_result
@@ -32,9 +33,9 @@ BEGIN
         -- starts when the lock is granted, the row update included.
         SELECT ti.state, ti.try_number, dr.logical_date, d.owners
         INTO v_state, v_try_number, v_logical_date, v_owners
-        FROM tistate.task_instance AS ti
-        JOIN tistate.dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
-        JOIN tistate.dag AS d ON d.dag_id = ti.dag_id
+        FROM task_instance AS ti
+        JOIN dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
+        JOIN dag AS d ON d.dag_id = ti.dag_id
         WHERE ti.id = p_ti_id
         FOR UPDATE OF ti;
         v_locked := clock_timestamp();

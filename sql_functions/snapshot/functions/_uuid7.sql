@@ -1,3 +1,4 @@
+-- defined by migration 0003_helpers.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._uuid7(p_now timestamp with time zone DEFAULT clock_timestamp())
  RETURNS uuid

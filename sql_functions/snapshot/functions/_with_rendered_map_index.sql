@@ -1,3 +1,4 @@
+-- defined by migration 0003_helpers.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._with_rendered_map_index(p_result jsonb, p_payload jsonb)
  RETURNS jsonb

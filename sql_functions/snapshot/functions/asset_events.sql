@@ -1,3 +1,4 @@
+-- defined by migration 0007_read_functions.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.asset_events(p_name text DEFAULT NULL::text, p_uri text DEFAULT NULL::text, p_ti_id uuid DEFAULT NULL::uuid, p_limit integer DEFAULT 50)
  RETURNS TABLE(id integer, asset_id integer, name text, uri text, extra jsonb, source_dag_id text, source_task_id text, source_run_id text, source_map_index integer, "timestamp" timestamp with time zone, partition_key text, ti_id uuid, try_number integer, aliases text[])
@@ -11,7 +12,7 @@ DECLARE
 BEGIN
     PERFORM tistate._check_limit(p_limit, 'limit', 10000);
     IF p_name IS NOT NULL OR p_uri IS NOT NULL THEN
-        v_asset_ids := ARRAY(SELECT a.id FROM tistate.asset AS a
+        v_asset_ids := ARRAY(SELECT a.id FROM asset AS a
                              WHERE (p_name IS NULL OR a.name = p_name) AND (p_uri IS NULL OR a.uri = p_uri));
         IF cardinality(v_asset_ids) = 0 THEN
             PERFORM tistate._raise('TS404', format('no asset with name %s and uri %s',
@@ -22,9 +23,10 @@ BEGIN
     END IF;
     -- Newest first, through idx_asset_id_timestamp / idx_asset_event_ti_id when filtered.
     v_event_ids := ARRAY(
-        SELECT e.id FROM tistate.asset_event AS e
+        SELECT e.id FROM asset_event AS e
         WHERE (v_asset_ids IS NULL OR e.asset_id = ANY (v_asset_ids))
-          AND (p_ti_id IS NULL OR e.ti_id = p_ti_id)
+          AND (p_ti_id IS NULL OR e.id IN (SELECT p.event_id FROM tistate.asset_event_producer AS p
+                                           WHERE p.ti_id = p_ti_id))
         ORDER BY e."timestamp" DESC, e.id DESC
         LIMIT p_limit);
     RETURN QUERY SELECT r.* FROM tistate._asset_event_rows(v_event_ids) AS r;

@@ -1,3 +1,4 @@
+-- defined by migration 0004_dag_definitions.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.define_dag(p_dag jsonb)
  RETURNS jsonb
@@ -21,6 +22,7 @@ DECLARE
     v_j         integer;
     v_conflict  record;
 BEGIN
+    PERFORM tistate._standalone_only('define_dag', 'Airflow''s DAG processor defines DAGs from the DAG files');
     ---------------------------------------------------------------- validate the whole document
     PERFORM tistate._check_object(p_dag, '', ARRAY['dag_id', 'owners', 'description', 'is_paused',
         'fail_fast', 'max_active_runs', 'timetable_partitioned', 'schedule', 'tasks'], ARRAY['dag_id']);
@@ -87,7 +89,7 @@ BEGIN
     END LOOP;
 
     ---------------------------------------------------------------- write
-    INSERT INTO tistate.dag AS d (dag_id, owners, description, is_paused, is_stale, fail_fast,
+    INSERT INTO dag AS d (dag_id, owners, description, is_paused, is_stale, fail_fast,
                                   timetable_partitioned, max_active_runs, last_parsed_time)
     VALUES (v_dag_id, p_dag ->> 'owners', p_dag ->> 'description',
             coalesce((p_dag ->> 'is_paused')::boolean, false), false,
@@ -123,17 +125,18 @@ BEGIN
 
     -- Assets and aliases named anywhere in the document exist and are active afterwards
     -- (rows in a fixed order so concurrent definitions cannot deadlock).
-    INSERT INTO tistate.asset (name, uri)
-    SELECT DISTINCT a ->> 'name', a ->> 'uri' FROM jsonb_array_elements(v_assets) AS a
+    INSERT INTO asset (name, uri, "group", extra, created_at, updated_at)
+    SELECT k.name, k.uri, 'asset', '{}', now(), now()
+    FROM (SELECT DISTINCT a ->> 'name' AS name, a ->> 'uri' AS uri FROM jsonb_array_elements(v_assets) AS a) AS k
     ORDER BY 1, 2
     ON CONFLICT (name, uri) DO NOTHING;
-    INSERT INTO tistate.asset_active (name, uri)
+    INSERT INTO asset_active (name, uri)
     SELECT DISTINCT a ->> 'name', a ->> 'uri' FROM jsonb_array_elements(v_assets) AS a
     ORDER BY 1, 2
     ON CONFLICT DO NOTHING;
     SELECT a ->> 'name' AS name, a ->> 'uri' AS uri INTO v_conflict
     FROM jsonb_array_elements(v_assets) AS a
-    WHERE NOT EXISTS (SELECT 1 FROM tistate.asset_active AS act
+    WHERE NOT EXISTS (SELECT 1 FROM asset_active AS act
                       WHERE act.name = a ->> 'name' AND act.uri = a ->> 'uri')
     LIMIT 1;
     IF FOUND THEN
@@ -143,59 +146,59 @@ BEGIN
             jsonb_build_object('reason', 'asset_conflict', 'name', v_conflict.name, 'uri', v_conflict.uri),
             'an active asset is unique by name and by uri');
     END IF;
-    INSERT INTO tistate.asset_alias (name)
-    SELECT DISTINCT unnest(v_aliases) ORDER BY 1
+    INSERT INTO asset_alias (name, "group")
+    SELECT DISTINCT unnest(v_aliases), '' ORDER BY 1
     ON CONFLICT (name) DO NOTHING;
 
     -- Consumer references: exactly what the document says.
-    DELETE FROM tistate.dag_schedule_asset_reference AS r
+    DELETE FROM dag_schedule_asset_reference AS r
     WHERE r.dag_id = v_dag_id
-      AND r.asset_id NOT IN (SELECT a.id FROM tistate.asset AS a
+      AND r.asset_id NOT IN (SELECT a.id FROM asset AS a
                              JOIN jsonb_array_elements(v_schedule -> 'assets') AS s
                                ON a.name = s ->> 'name' AND a.uri = s ->> 'uri');
-    INSERT INTO tistate.dag_schedule_asset_reference (asset_id, dag_id)
-    SELECT DISTINCT a.id, v_dag_id FROM tistate.asset AS a
+    INSERT INTO dag_schedule_asset_reference (asset_id, dag_id, created_at, updated_at)
+    SELECT DISTINCT a.id, v_dag_id, now(), now() FROM asset AS a
     JOIN jsonb_array_elements(coalesce(v_schedule -> 'assets', '[]')) AS s
       ON a.name = s ->> 'name' AND a.uri = s ->> 'uri'
     ORDER BY 1
     ON CONFLICT DO NOTHING;
 
-    DELETE FROM tistate.dag_schedule_asset_alias_reference AS r
+    DELETE FROM dag_schedule_asset_alias_reference AS r
     WHERE r.dag_id = v_dag_id
-      AND r.alias_id NOT IN (SELECT al.id FROM tistate.asset_alias AS al
+      AND r.alias_id NOT IN (SELECT al.id FROM asset_alias AS al
                              WHERE al.name IN (SELECT jsonb_array_elements_text(v_schedule -> 'aliases')));
-    INSERT INTO tistate.dag_schedule_asset_alias_reference (alias_id, dag_id)
-    SELECT al.id, v_dag_id FROM tistate.asset_alias AS al
+    INSERT INTO dag_schedule_asset_alias_reference (alias_id, dag_id, created_at, updated_at)
+    SELECT al.id, v_dag_id, now(), now() FROM asset_alias AS al
     WHERE al.name IN (SELECT jsonb_array_elements_text(coalesce(v_schedule -> 'aliases', '[]')))
     ORDER BY 1
     ON CONFLICT DO NOTHING;
 
-    DELETE FROM tistate.dag_schedule_asset_name_reference AS r
+    DELETE FROM dag_schedule_asset_name_reference AS r
     WHERE r.dag_id = v_dag_id AND r.name <> ALL (v_name_refs);
-    INSERT INTO tistate.dag_schedule_asset_name_reference (name, dag_id)
-    SELECT DISTINCT n, v_dag_id FROM unnest(v_name_refs) AS n ORDER BY 1
+    INSERT INTO dag_schedule_asset_name_reference (name, dag_id, created_at)
+    SELECT DISTINCT n, v_dag_id, now() FROM unnest(v_name_refs) AS n ORDER BY 1
     ON CONFLICT DO NOTHING;
 
-    DELETE FROM tistate.dag_schedule_asset_uri_reference AS r
+    DELETE FROM dag_schedule_asset_uri_reference AS r
     WHERE r.dag_id = v_dag_id AND r.uri <> ALL (v_uri_refs);
-    INSERT INTO tistate.dag_schedule_asset_uri_reference (uri, dag_id)
-    SELECT DISTINCT u, v_dag_id FROM unnest(v_uri_refs) AS u ORDER BY 1
+    INSERT INTO dag_schedule_asset_uri_reference (uri, dag_id, created_at)
+    SELECT DISTINCT u, v_dag_id, now() FROM unnest(v_uri_refs) AS u ORDER BY 1
     ON CONFLICT DO NOTHING;
 
     -- Producer references: the Asset outlets of each task.
-    DELETE FROM tistate.task_outlet_asset_reference AS r
+    DELETE FROM task_outlet_asset_reference AS r
     WHERE r.dag_id = v_dag_id
       AND (r.task_id, r.asset_id) NOT IN (
           SELECT t ->> 'task_id', a.id
           FROM jsonb_array_elements(v_tasks) AS t
           CROSS JOIN jsonb_array_elements(t -> 'outlets') AS o
-          JOIN tistate.asset AS a ON a.name = o ->> 'name' AND a.uri = o ->> 'uri'
+          JOIN asset AS a ON a.name = o ->> 'name' AND a.uri = o ->> 'uri'
           WHERE o ->> 'type' = 'Asset');
-    INSERT INTO tistate.task_outlet_asset_reference (asset_id, dag_id, task_id)
-    SELECT DISTINCT a.id, v_dag_id, t ->> 'task_id'
+    INSERT INTO task_outlet_asset_reference (asset_id, dag_id, task_id, created_at, updated_at)
+    SELECT DISTINCT a.id, v_dag_id, t ->> 'task_id', now(), now()
     FROM jsonb_array_elements(v_tasks) AS t
     CROSS JOIN jsonb_array_elements(t -> 'outlets') AS o
-    JOIN tistate.asset AS a ON a.name = o ->> 'name' AND a.uri = o ->> 'uri'
+    JOIN asset AS a ON a.name = o ->> 'name' AND a.uri = o ->> 'uri'
     WHERE o ->> 'type' = 'Asset'
     ORDER BY 1, 3
     ON CONFLICT DO NOTHING;
@@ -205,10 +208,10 @@ BEGIN
         'tasks', (SELECT coalesce(jsonb_agg(t ->> 'task_id' ORDER BY t ->> 'task_id'), '[]')
                   FROM jsonb_array_elements(v_tasks) AS t),
         'assets', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', a.id, 'name', a.name, 'uri', a.uri) ORDER BY a.id), '[]')
-                   FROM tistate.asset AS a
+                   FROM asset AS a
                    WHERE (a.name, a.uri) IN (SELECT x ->> 'name', x ->> 'uri' FROM jsonb_array_elements(v_assets) AS x)),
         'aliases', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', al.id, 'name', al.name) ORDER BY al.id), '[]')
-                    FROM tistate.asset_alias AS al WHERE al.name = ANY (v_aliases)));
+                    FROM asset_alias AS al WHERE al.name = ANY (v_aliases)));
 END
 $function$;
 

@@ -1,3 +1,4 @@
+-- defined by migration 0008_notifications.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.notification_backlog()
  RETURNS TABLE(transactions bigint, oldest timestamp with time zone)

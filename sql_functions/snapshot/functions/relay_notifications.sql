@@ -1,3 +1,4 @@
+-- defined by migration 0008_notifications.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.relay_notifications(p_limit integer DEFAULT 1000)
  RETURNS integer
@@ -27,12 +28,11 @@ BEGIN
     IF v_ids IS NULL THEN
         RETURN 0;
     END IF;
-    -- The same message as notify_events = on sends; an event deleted since is not announced.
-    PERFORM pg_notify('tistate_events', json_build_object(
-                'event_id', e.id, 'asset_id', e.asset_id, 'name', a.name, 'uri', a.uri,
-                'ti_id', e.ti_id, 'partition_key', e.partition_key)::text)
-    FROM tistate.asset_event AS e
-    JOIN tistate.asset AS a ON a.id = e.asset_id
+    -- The same message as notify_events = on sends (tistate._notification); an event deleted
+    -- since is not announced.
+    PERFORM pg_notify('tistate_events', tistate._notification(e.id, e.asset_id, p.ti_id, e.partition_key))
+    FROM asset_event AS e
+    LEFT JOIN tistate.asset_event_producer AS p ON p.event_id = e.id
     WHERE e.id = ANY (v_ids)
     ORDER BY e.id;
     GET DIAGNOSTICS v_sent = ROW_COUNT;

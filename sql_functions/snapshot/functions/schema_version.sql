@@ -1,3 +1,4 @@
+-- defined by migration 0003_helpers.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.schema_version()
  RETURNS integer

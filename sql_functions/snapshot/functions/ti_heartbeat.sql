@@ -1,3 +1,4 @@
+-- defined by migration 0006_worker_and_operator_functions.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.ti_heartbeat(p_ti_id uuid, p_hostname text, p_pid integer, p_now timestamp with time zone DEFAULT clock_timestamp(), p_lock_timeout interval DEFAULT NULL::interval)
  RETURNS void
@@ -21,7 +22,7 @@ BEGIN
     PERFORM tistate._set_lock_timeout(p_lock_timeout);
 
     -- Fast path: one conditional UPDATE. Its row lock wait is bounded by lock_timeout (55P03).
-    UPDATE tistate.task_instance AS ti SET last_heartbeat_at = p_now, updated_at = p_now
+    UPDATE task_instance AS ti SET last_heartbeat_at = p_now, updated_at = p_now
     WHERE ti.id = p_ti_id AND ti.state = 'running' AND ti.hostname = p_hostname AND ti.pid = p_pid;
     IF FOUND THEN
         RETURN;
@@ -29,7 +30,7 @@ BEGIN
 
     -- Slow path: explain why.
     SELECT ti.state, ti.hostname, ti.pid INTO v_state, v_hostname, v_pid
-    FROM tistate.task_instance AS ti WHERE ti.id = p_ti_id
+    FROM task_instance AS ti WHERE ti.id = p_ti_id
     FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM tistate._raise_missing_ti(p_ti_id);
@@ -47,7 +48,7 @@ BEGIN
                                'previous_state', v_state));
     END IF;
     -- Reached only if the row changed between the two statements and now matches.
-    UPDATE tistate.task_instance AS ti SET last_heartbeat_at = p_now, updated_at = p_now WHERE ti.id = p_ti_id;
+    UPDATE task_instance AS ti SET last_heartbeat_at = p_now, updated_at = p_now WHERE ti.id = p_ti_id;
 END
 $function$;
 

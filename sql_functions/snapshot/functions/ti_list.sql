@@ -1,3 +1,4 @@
+-- defined by migration 0007_read_functions.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.ti_list(p_dag_id text DEFAULT NULL::text, p_run_id text DEFAULT NULL::text, p_state text DEFAULT NULL::text, p_limit integer DEFAULT 100)
  RETURNS TABLE(id uuid, dag_id text, run_id text, task_id text, map_index integer, state text, try_number integer, max_tries integer, hostname text, start_date timestamp with time zone, end_date timestamp with time zone, duration double precision, updated_at timestamp with time zone)
@@ -11,7 +12,7 @@ BEGIN
     SELECT ti.id, ti.dag_id::text, ti.run_id::text, ti.task_id::text, ti.map_index, ti.state::text,
            ti.try_number, ti.max_tries, ti.hostname::text, ti.start_date, ti.end_date, ti.duration,
            ti.updated_at
-    FROM tistate.task_instance AS ti
+    FROM task_instance AS ti
     WHERE (p_dag_id IS NULL OR ti.dag_id = p_dag_id)
       AND (p_run_id IS NULL OR ti.run_id = p_run_id)
       -- 'none' selects task instances without a state

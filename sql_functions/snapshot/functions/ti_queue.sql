@@ -1,3 +1,4 @@
+-- defined by migration 0006_worker_and_operator_functions.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.ti_queue(p_ti_id uuid, p_now timestamp with time zone DEFAULT clock_timestamp(), p_lock_timeout interval DEFAULT NULL::interval)
  RETURNS tistate.state_update_result
@@ -13,6 +14,7 @@ DECLARE
     v_result    tistate.state_update_result;
     v_started   timestamptz := clock_timestamp();
 BEGIN
+    PERFORM tistate._standalone_only('ti_queue', 'Airflow''s scheduler queues task instances');
     v_ctx := tistate._lock_ti(p_ti_id, p_lock_timeout);
     v_result.lock_wait_ms := extract(epoch FROM clock_timestamp() - v_started) * 1000;
     v_previous := (v_ctx.ti).state;
@@ -34,7 +36,7 @@ BEGIN
     -- not for scheduled (counted when it was scheduled).
     v_new_try := v_previous IS NULL OR v_previous = 'up_for_retry';
 
-    UPDATE tistate.task_instance AS ti SET
+    UPDATE task_instance AS ti SET
         state = 'queued',
         try_number = ti.try_number + CASE WHEN v_new_try THEN 1 ELSE 0 END,
         scheduled_dttm = CASE WHEN v_previous = 'scheduled' THEN ti.scheduled_dttm ELSE p_now END,

@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.ti_run(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone DEFAULT clock_timestamp(), p_lock_timeout interval DEFAULT NULL::interval)
  RETURNS jsonb
@@ -37,7 +38,7 @@ BEGIN
     v_resuming := (v_ctx.ti).next_kwargs IS NOT NULL AND jsonb_typeof((v_ctx.ti).next_kwargs) = 'object'
                   AND (v_ctx.ti).next_kwargs <> '{}'::jsonb;
 
-    UPDATE tistate.task_instance AS ti SET
+    UPDATE task_instance AS ti SET
         state = 'running',
         hostname = v_hostname,
         unixname = v_unixname,

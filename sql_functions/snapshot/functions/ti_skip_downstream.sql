@@ -1,3 +1,4 @@
+-- defined by migration 0006_worker_and_operator_functions.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.ti_skip_downstream(p_ti_id uuid, p_tasks jsonb, p_now timestamp with time zone DEFAULT clock_timestamp())
  RETURNS integer
@@ -8,7 +9,7 @@ CREATE OR REPLACE FUNCTION tistate.ti_skip_downstream(p_ti_id uuid, p_tasks json
 AS $function$
 DECLARE
     v_targets jsonb;
-    v_caller  tistate.task_instance;
+    v_caller  task_instance;
     v_owners  text;
     v_logical timestamptz;
     v_count   integer;
@@ -18,17 +19,17 @@ BEGIN
     PERFORM tistate._set_lock_timeout(NULL);
 
     -- The caller's row is read, not locked (as in Airflow).
-    SELECT ti.* INTO v_caller FROM tistate.task_instance AS ti WHERE ti.id = p_ti_id;
+    SELECT ti.* INTO v_caller FROM task_instance AS ti WHERE ti.id = p_ti_id;
     IF NOT FOUND THEN
         PERFORM tistate._raise_missing_ti(p_ti_id);
     END IF;
     SELECT d.owners, dr.logical_date INTO v_owners, v_logical
-    FROM tistate.dag_run AS dr JOIN tistate.dag AS d ON d.dag_id = dr.dag_id
+    FROM dag_run AS dr JOIN dag AS d ON d.dag_id = dr.dag_id
     WHERE dr.dag_id = v_caller.dag_id AND dr.run_id = v_caller.run_id;
 
     -- Lock the targets in id order (deterministic, so no deadlock with fail-fast or another skip).
     PERFORM 1
-    FROM tistate.task_instance AS ti
+    FROM task_instance AS ti
     JOIN jsonb_array_elements(v_targets) AS t ON ti.task_id = t ->> 0 AND ti.map_index = (t ->> 1)::integer
     WHERE ti.dag_id = v_caller.dag_id AND ti.run_id = v_caller.run_id
       AND (ti.state IS NULL OR ti.state NOT IN ('running', 'success', 'failed'))
@@ -36,16 +37,16 @@ BEGIN
     FOR UPDATE OF ti;
 
     WITH changed AS (
-        UPDATE tistate.task_instance AS ti SET
+        UPDATE task_instance AS ti SET
             state = 'skipped', start_date = p_now, end_date = p_now, updated_at = p_now
-        FROM tistate.task_instance AS old
+        FROM task_instance AS old
         JOIN jsonb_array_elements(v_targets) AS t ON old.task_id = t ->> 0 AND old.map_index = (t ->> 1)::integer
         WHERE old.id = ti.id AND old.dag_id = v_caller.dag_id AND old.run_id = v_caller.run_id
           AND (old.state IS NULL OR old.state NOT IN ('running', 'success', 'failed'))
         RETURNING ti.id, ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, old.state AS old_state
     ),
     logged AS (
-        INSERT INTO tistate.log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
+        INSERT INTO log (dttm, dag_id, task_id, run_id, map_index, try_number, event, logical_date, owner, extra)
         SELECT p_now, c.dag_id, c.task_id, c.run_id, c.map_index, c.try_number, 'skipped', v_logical, v_owners,
                jsonb_build_object('reason', 'skip_downstream', 'previous_state', c.old_state,
                                   'skipped_by_task_id', v_caller.task_id,

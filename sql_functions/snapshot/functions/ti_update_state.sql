@@ -1,3 +1,4 @@
+-- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: tistate_executor
 CREATE OR REPLACE FUNCTION tistate.ti_update_state(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone DEFAULT clock_timestamp(), p_lock_timeout interval DEFAULT NULL::interval)
  RETURNS tistate.state_update_result
@@ -32,9 +33,9 @@ BEGIN
         v_result.previous_state := (v_ctx.ti).state;
         v_result.new_state := (v_ctx.ti).state;
         v_result.applied := false;
-        v_result.asset_event_ids := ARRAY(SELECT e.id FROM tistate.asset_event AS e
+        v_result.asset_event_ids := ARRAY(SELECT e.event_id FROM tistate.asset_event_producer AS e
                                           WHERE e.ti_id = p_ti_id AND e.try_number = (v_ctx.ti).try_number
-                                          ORDER BY e.id);
+                                          ORDER BY e.event_id);
         v_result.queued_dag_ids := '{}';
     ELSIF (v_ctx.ti).state IS DISTINCT FROM 'running' THEN
         PERFORM tistate._invalid_state(v_ctx, 'TI was not in the running state so it cannot be updated');

@@ -16,7 +16,9 @@ from ..client import DEFAULT_PREPARE_THRESHOLD, AsyncClient
 from ..relay import NotificationRelay
 from . import forward
 from .auth import TokenCache, make_signer
+from .budget import BodyBudget
 from .compat import CompatibilityGate, watch_compatibility
+from .memory import tune_malloc
 from .metrics import Metrics
 from .middleware import RequestMiddleware
 from .openapi import build_openapi
@@ -94,6 +96,7 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = client is None
+        tune_malloc()
         app.state.client = _make_client(settings) if owned else client
         if owned:
             await app.state.client.open()
@@ -164,9 +167,11 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
     )
     app.add_middleware(TokenRefreshMiddleware, signer=refresh_signer, metrics=app.state.metrics)
     app.add_middleware(CompatibilityGate, state=app.state, retry_after=settings.retry_after)
+    app.state.body_budget = BodyBudget(settings.body_memory_bytes)
     app.add_middleware(
         RequestMiddleware,
         metrics=app.state.metrics,
+        budget=app.state.body_budget,
         admission_limit=settings.admission_limit,
         retry_after=settings.retry_after,
         api_version=API_VERSION,

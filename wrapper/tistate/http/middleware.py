@@ -16,7 +16,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .body import CHARGE_STATE
+from .budget import BodyBudget
 from .logs import log_access
+from .memory import TRIM_AFTER_BYTES, release_free_memory_soon
 from .metrics import Metrics
 
 __all__ = ["REQUEST_ID_HEADER", "RequestMiddleware"]
@@ -55,6 +58,7 @@ class RequestMiddleware:
         app: ASGIApp,
         *,
         metrics: Metrics,
+        budget: BodyBudget,
         admission_limit: int,
         retry_after: int,
         api_version: str,
@@ -62,6 +66,7 @@ class RequestMiddleware:
         self.app = app
         self.api_version = api_version.encode()
         self.metrics = metrics
+        self.budget = budget
         self.admission_limit = admission_limit
         self.retry_after = retry_after
         self.in_flight = 0
@@ -72,7 +77,8 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         request_id = request_id_for(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         status = 500
         response_started = False
 
@@ -103,6 +109,11 @@ class RequestMiddleware:
                 finally:
                     self.in_flight -= 1
                     self.metrics.in_flight.dec()
+                    charge = state.pop(CHARGE_STATE, 0)
+                    if charge:  # the body is served: its memory is free again
+                        self.budget.give(charge)
+                        if charge >= TRIM_AFTER_BYTES:
+                            release_free_memory_soon()
             else:
                 await self.app(scope, receive, send_wrapper)
         finally:

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 
@@ -86,15 +85,14 @@ def _body(adapter: TypeAdapter[Any]) -> Any:
     return Depends(dependency)
 
 
+def _forward_to_airflow(raw: bytearray) -> Exception | None:
+    return ForwardToAirflowError(bytes(raw)) if forwarded_state(raw) else None
+
+
 async def _parse_state(request: Request, limit: int) -> models.TIStateUpdate:
     """The state update; a body tistate does not implement but Airflow does (awaiting_input)
     raises ForwardToAirflowError (answered by Airflow's API server), never 422."""
-    try:
-        return await parse_body(request, STATE_UPDATE, limit)
-    except RequestValidationError as exc:
-        if forwarded_state(exc.body):
-            raise ForwardToAirflowError(exc.body) from None
-        raise
+    return await parse_body(request, STATE_UPDATE, limit, on_invalid=_forward_to_airflow)
 
 
 async def _state_body(request: Request) -> models.TIStateUpdate:

@@ -34,6 +34,7 @@ from uvicorn.supervisors.multiprocess import SIGNALS
 from .app import create_app
 from .logs import configure_logging
 from .metrics import MULTIPROC_DIR_ENV
+from .protocol import ServerConfig
 from .settings import Settings
 
 __all__ = ["FD_HEADROOM", "raise_open_file_limit", "serve", "uvicorn_config", "worker_app"]
@@ -49,10 +50,14 @@ def worker_app(settings: Settings) -> FastAPI:
 
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
-    """uvicorn's configuration for these settings (no uvicorn logging config: ours is JSON)."""
+    """uvicorn's configuration for these settings (no uvicorn logging config: ours is JSON), on
+    httptools with a cap on request heads and read deadlines (tistate.http.protocol)."""
     workers = settings.workers > 1
-    return uvicorn.Config(
+    return ServerConfig(
         functools.partial(worker_app, settings) if workers else create_app(settings),
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
         factory=workers,
         workers=settings.workers,
         host=settings.host,

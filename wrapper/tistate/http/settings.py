@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..tokens import ASYMMETRIC_ALGORITHMS, DEFAULT_AUDIENCE, HMAC_ALGORITHMS
+from .budget import BYTE_COST, read_charge
 
 __all__ = ["AIRFLOW_NAMES", "DEFAULT_AUDIENCE", "SUPPORTED_ALGORITHMS", "Settings", "libpq_url"]
 
@@ -109,6 +110,19 @@ class Settings:
     max_connections: int = 4096
     #: largest request body accepted (413 above)
     max_body_bytes: int = 4 * 1024 * 1024
+    #: memory for the request bodies being served, all requests together: each body is charged
+    #: an estimate of what serving it costs (several times its size, more for many small JSON
+    #: values: tistate.http.budget); a body that does not fit answers 503 (413 if it would not
+    #: fit in the whole budget)
+    body_memory_bytes: int = 256 * 1024 * 1024
+    #: largest request head (request line and headers) accepted: 431 and the connection closed
+    #: above, before the head is complete (an Airflow worker's head is under 2 KiB)
+    max_header_bytes: int = 32 * 1024
+    #: seconds from a connection's opening (or a request's first byte) to the end of the
+    #: request's head; then 408 and the connection closed
+    header_timeout: float = 10.0
+    #: seconds from the end of a request's head to the end of its body; then 408 and closed
+    body_timeout: float = 30.0
 
     # --- auth -------------------------------------------------------------------------------
     jwt_secret: str | None = field(default=None, repr=False)
@@ -164,6 +178,15 @@ class Settings:
             raise ValueError(f"notify_events must be one of {', '.join(NOTIFY_MODES)}")
         if self.relay_interval <= 0:
             raise ValueError("relay_interval must be positive")
+        if self.body_memory_bytes < read_charge(self.max_body_bytes):
+            raise ValueError(
+                "body_memory_bytes must be at least "
+                f"{read_charge(self.max_body_bytes)} ({BYTE_COST} x max_body_bytes)"
+            )
+        if self.max_header_bytes < 1024:
+            raise ValueError("max_header_bytes must be at least 1024")
+        if self.header_timeout <= 0 or self.body_timeout <= 0:
+            raise ValueError("header_timeout and body_timeout must be positive")
         if self.jwt_algorithms is not None:
             bad = [alg for alg in self.jwt_algorithms if alg not in SUPPORTED_ALGORITHMS]
             if bad or not self.jwt_algorithms:
@@ -215,6 +238,10 @@ class Settings:
         take("TISTATE_RETRY_AFTER", "retry_after", int)
         take("TISTATE_MAX_BODY_BYTES", "max_body_bytes", int)
         take("TISTATE_MAX_CONNECTIONS", "max_connections", int)
+        take("TISTATE_BODY_MEMORY_BYTES", "body_memory_bytes", int)
+        take("TISTATE_MAX_HEADER_BYTES", "max_header_bytes", int)
+        take("TISTATE_HEADER_TIMEOUT", "header_timeout", float)
+        take("TISTATE_BODY_TIMEOUT", "body_timeout", float)
         take("TISTATE_WORKERS", "workers", int)
         take("TISTATE_PREPARED_STATEMENTS", "prepared_statements", _env_bool)
         take("TISTATE_NOTIFY_EVENTS", "notify_events", str)
