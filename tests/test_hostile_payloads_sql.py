@@ -14,14 +14,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-RUNNING = {
-    "state": "running",
-    "hostname": "h",
-    "unixname": "u",
-    "pid": 1,
-    "start_date": "2025-01-01T00:00:00Z",
-}
-END = "2025-01-01T00:01:00Z"
+from faultkit import END_DATE, RUNNING
+
+END = END_DATE
 ALIAS = {"type": "AssetAlias", "name": "hostile"}
 
 

@@ -95,11 +95,11 @@ TYPED_FIELDS = [
 
 
 @pytest.fixture(scope="module")
-def server(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from conftest import create_database, drop_database
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    from conftest import create_database, drop_database, template_for
 
     name = "tistate_errbodies"
-    dsn = create_database(name, template=template_db)
+    dsn = create_database(name, template=template_for("standalone"))
     log = tmp_path_factory.mktemp("errbodies") / "server.log"
     try:
         with running_server(dsn, log, pool_size=2) as srv:

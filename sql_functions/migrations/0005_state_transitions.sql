@@ -493,7 +493,7 @@ BEGIN
     -- The outlets the task's definition declares: the DAG document standalone, the serialized DAG
     -- of the run's version in Airflow mode (tistate._dag_tasks). Every outlet of the payload must be
     -- one of them: same type, name and uri (a name or uri reference: its name or uri).
-    SELECT t.outlets INTO v_declared FROM tistate._dag_tasks(p_dag_id, p_run_id) AS t WHERE t.task_id = p_task_id;
+    SELECT t.outlets INTO v_declared FROM tistate._dag_tasks(p_dag_id, p_run_id, p_task_id) AS t;
     -- One key per outlet (what identifies it for its type), compared by a hashed anti-join: linear
     -- in the number of outlets.
     SELECT o INTO v_outlet
@@ -907,7 +907,7 @@ $function$;
 
 COMMENT ON FUNCTION tistate._run_dag_version(p_dag_id text, p_run_id text) IS 'Airflow mode: the dag_version a run follows (its created version if pinned to a bundle version, else the latest)';
 
-CREATE FUNCTION tistate._dag_tasks(p_dag_id text, p_run_id text DEFAULT NULL)
+CREATE FUNCTION tistate._dag_tasks(p_dag_id text, p_run_id text DEFAULT NULL, p_task_id text DEFAULT NULL)
  RETURNS TABLE(task_id text, is_teardown boolean, outlets jsonb)
  LANGUAGE plpgsql
  STABLE
@@ -920,7 +920,7 @@ BEGIN
     -- flag and outlets as AssetProfile objects ({type, name, uri}).
     IF NOT tistate._is_airflow() THEN
         RETURN QUERY SELECT t.task_id::text, t.is_teardown, t.outlets FROM tistate.dag_task AS t
-                     WHERE t.dag_id = p_dag_id;
+                     WHERE t.dag_id = p_dag_id AND (p_task_id IS NULL OR t.task_id = p_task_id);
         RETURN;
     END IF;
     -- Airflow: the serialized DAG, read as Airflow's API server reads it.
@@ -944,16 +944,19 @@ BEGIN
                                      'type', CASE o ->> '__type' WHEN 'asset' THEN 'Asset' WHEN 'asset_alias' THEN 'AssetAlias'
                                                  ELSE CASE WHEN ov ? 'name' THEN 'AssetNameRef' ELSE 'AssetUriRef' END END,
                                      'name', ov ->> 'name', 'uri', ov ->> 'uri') ORDER BY ord)
-                         FROM jsonb_array_elements(tv -> 'outlets') WITH ORDINALITY AS x (o, ord)
+                         -- a mapped task keeps its outlets in partial_kwargs
+                         FROM jsonb_array_elements(coalesce(tv -> 'outlets', tv -> 'partial_kwargs' -> 'outlets', '[]'))
+                              WITH ORDINALITY AS x (o, ord)
                          CROSS JOIN LATERAL (SELECT coalesce(x.o -> '__var', x.o) AS ov) AS y),
                         '[]')
         FROM jsonb_array_elements(v_data -> 'dag' -> 'tasks') AS t
         CROSS JOIN LATERAL (SELECT coalesce(t -> '__var', t) AS tv) AS z
-        WHERE jsonb_typeof(tv -> 'outlets') = 'array' OR tv -> 'outlets' IS NULL;
+        -- one task: its outlets are built for it alone
+        WHERE p_task_id IS NULL OR tv ->> 'task_id' = p_task_id;
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._dag_tasks(p_dag_id text, p_run_id text) IS 'Task definitions (task_id, is_teardown, outlets as AssetProfiles) of a DAG, or of the version a run follows: tistate.dag_task standalone, the serialized DAG in Airflow mode (TS501 when compressed)';
+COMMENT ON FUNCTION tistate._dag_tasks(p_dag_id text, p_run_id text, p_task_id text) IS 'Task definitions (task_id, is_teardown, outlets as AssetProfiles) of a DAG (one task when p_task_id is given), or of the version a run follows: tistate.dag_task standalone, the serialized DAG in Airflow mode (TS501 when compressed)';
 
 CREATE FUNCTION tistate._fail_fast(p_ctx tistate._ti_context, p_now timestamp with time zone)
  RETURNS integer

@@ -1393,6 +1393,7 @@ ALTER TABLE ONLY tistate.task_outlet_asset_reference
 --
 
 GRANT USAGE ON SCHEMA tistate TO tistate_executor;
+GRANT USAGE ON SCHEMA tistate TO tistate_operator;
 
 
 --

@@ -36,9 +36,11 @@ def test_scheduler_creates_the_producer_run_and_holds_its_tis(
             (af.PRODUCER,),
         ).fetchall()
     paused = {row["dag_id"]: row["is_paused"] for row in rows}
-    assert paused == {af.PRODUCER: False, af.PAUSED_CONSUMER: True} | dict.fromkeys(
-        af.CONSUMERS, False
-    )
+    assert paused == {
+        af.PRODUCER: False,
+        af.BURST_DAG: False,
+        af.PAUSED_CONSUMER: True,
+    } | dict.fromkeys(af.CONSUMERS, False)
     assert [row["task_id"] for row in teardown] == [af.TEARDOWN_TASK]
     assert af.consumer_report(airflow_world).queue == []
 

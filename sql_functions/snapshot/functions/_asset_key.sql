@@ -7,9 +7,9 @@ CREATE OR REPLACE FUNCTION tistate._asset_key(p_value jsonb, p_path text)
 AS $function$
 BEGIN
     PERFORM tistate._check_object(p_value, p_path, ARRAY['name', 'uri'], ARRAY['name', 'uri']);
-    RETURN jsonb_build_object(
+    RETURN tistate._asset_index_size(jsonb_build_object(
         'name', tistate._asset_name(p_value -> 'name', p_path || '.name'),
-        'uri', tistate._check_uri(tistate._text(p_value -> 'uri', p_path || '.uri', 1500, false), p_path || '.uri'));
+        'uri', tistate._check_uri(tistate._text(p_value -> 'uri', p_path || '.uri', 1500, false), p_path || '.uri')), p_path);
 END
 $function$;
 

@@ -11,6 +11,11 @@ BEGIN
     IF v_name = '' THEN
         PERFORM tistate._invalid(p_path, 'must not be empty');
     END IF;
+    -- Names are unique-indexed: a btree entry holds at most about 2700 bytes (PostgreSQL's index
+    -- row limit, SQLSTATE 54000), which 1500 characters of multi-byte text can exceed.
+    IF octet_length(v_name) > 2600 THEN
+        PERFORM tistate._invalid(p_path, 'longer than 2600 bytes');
+    END IF;
     RETURN v_name;
 END
 $function$;

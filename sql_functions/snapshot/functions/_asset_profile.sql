@@ -32,7 +32,7 @@ BEGIN
         ELSE
             PERFORM tistate._invalid(p_path || '.type', 'must be one of Asset, AssetNameRef, AssetUriRef, AssetAlias');
     END CASE;
-    RETURN jsonb_build_object('type', v_type, 'name', v_name, 'uri', v_uri);
+    RETURN tistate._asset_index_size(jsonb_build_object('type', v_type, 'name', v_name, 'uri', v_uri), p_path);
 END
 $function$;
 

@@ -13,13 +13,11 @@ BEGIN
     -- of the run's version in Airflow mode (tistate._dag_tasks). Every outlet of the payload must be
     -- one of them: same type, name and uri (a name or uri reference: its name or uri).
     SELECT t.outlets INTO v_declared FROM tistate._dag_tasks(p_dag_id, p_run_id) AS t WHERE t.task_id = p_task_id;
+    -- One key per outlet (what identifies it for its type), compared by a hashed anti-join: linear
+    -- in the number of outlets.
     SELECT o INTO v_outlet
     FROM jsonb_array_elements(p_outlets) AS o
-    WHERE NOT EXISTS (
-        SELECT 1 FROM jsonb_array_elements(coalesce(v_declared, '[]')) AS d
-        WHERE d ->> 'type' = o ->> 'type'
-          AND (d ->> 'name' IS NOT DISTINCT FROM o ->> 'name' OR o ->> 'type' = 'AssetUriRef')
-          AND (d ->> 'uri' IS NOT DISTINCT FROM o ->> 'uri' OR o ->> 'type' IN ('AssetAlias', 'AssetNameRef')))
+    WHERE tistate._outlet_key(o) NOT IN (SELECT tistate._outlet_key(d) FROM jsonb_array_elements(coalesce(v_declared, '[]')) AS d)
     LIMIT 1;
     IF FOUND THEN
         PERFORM tistate._raise('TS403',

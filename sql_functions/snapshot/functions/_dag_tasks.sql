@@ -37,12 +37,13 @@ BEGIN
                                      'type', CASE o ->> '__type' WHEN 'asset' THEN 'Asset' WHEN 'asset_alias' THEN 'AssetAlias'
                                                  ELSE CASE WHEN ov ? 'name' THEN 'AssetNameRef' ELSE 'AssetUriRef' END END,
                                      'name', ov ->> 'name', 'uri', ov ->> 'uri') ORDER BY ord)
-                         FROM jsonb_array_elements(tv -> 'outlets') WITH ORDINALITY AS x (o, ord)
+                         -- a mapped task keeps its outlets in partial_kwargs
+                         FROM jsonb_array_elements(coalesce(tv -> 'outlets', tv -> 'partial_kwargs' -> 'outlets', '[]'))
+                              WITH ORDINALITY AS x (o, ord)
                          CROSS JOIN LATERAL (SELECT coalesce(x.o -> '__var', x.o) AS ov) AS y),
                         '[]')
         FROM jsonb_array_elements(v_data -> 'dag' -> 'tasks') AS t
-        CROSS JOIN LATERAL (SELECT coalesce(t -> '__var', t) AS tv) AS z
-        WHERE jsonb_typeof(tv -> 'outlets') = 'array' OR tv -> 'outlets' IS NULL;
+        CROSS JOIN LATERAL (SELECT coalesce(t -> '__var', t) AS tv) AS z;
 END
 $function$;
 

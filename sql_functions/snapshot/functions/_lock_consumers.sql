@@ -4,6 +4,8 @@ CREATE OR REPLACE FUNCTION tistate._lock_consumers(p_outlets jsonb, p_events jso
  RETURNS timestamp with time zone
  LANGUAGE plpgsql
 AS $function$
+DECLARE
+    v_partitioned text;
 BEGIN
     -- Every DAG an event of these outlets could queue (a superset: by asset name or uri, and by the
     -- declared aliases), share-locked in dag_id order so concurrent completions cannot deadlock on
@@ -30,6 +32,24 @@ BEGIN
         SELECT r.dag_id FROM dag_schedule_asset_uri_reference AS r WHERE r.uri IN (SELECT k.uri FROM keys AS k))
     ORDER BY d.dag_id
     FOR SHARE OF d;
+    -- Partition-aware consumers get asset_partition_dag_run rows from Airflow's API server, which
+    -- tistate does not write: refused, never silently left unqueued.
+    SELECT d.dag_id INTO v_partitioned
+    FROM dag AS d
+    WHERE d.timetable_partitioned AND NOT d.is_paused AND NOT d.is_stale
+      AND d.dag_id IN (SELECT r.dag_id FROM dag_schedule_asset_reference AS r
+                       JOIN asset AS a ON a.id = r.asset_id
+                       JOIN (SELECT o.name, o.uri FROM jsonb_to_recordset(p_outlets) AS o (type text, name text, uri text)
+                             UNION SELECT e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri'
+                             FROM jsonb_to_recordset(p_events) AS e (dest_asset_key jsonb)) AS k
+                         ON a.name = k.name OR a.uri = k.uri)
+    LIMIT 1;
+    IF FOUND THEN
+        PERFORM tistate._raise('TS501',
+            format('dag %s is partition-aware, which tistate''s Airflow mode does not support', v_partitioned),
+            jsonb_build_object('reason', 'partition_aware_consumer', 'dag_id', v_partitioned),
+            'Airflow''s API server queues partition-aware consumers (asset_partition_dag_run); route this task''s state calls to it');
+    END IF;
     RETURN greatest(p_now, clock_timestamp());
 END
 $function$;

@@ -26,7 +26,7 @@ BEGIN
         'classpath', tistate._text(p_payload -> 'classpath', 'classpath', 1000, false),
         'next_method', tistate._text(p_payload -> 'next_method', 'next_method', 1000, false),
         'trigger_kwargs', v_kwargs,
-        'trigger_timeout_seconds', tistate._duration_seconds(p_payload -> 'trigger_timeout', 'trigger_timeout'),
+        'trigger_timeout_seconds', tistate._delay_seconds(p_payload -> 'trigger_timeout', 'trigger_timeout'),
         'queue', tistate._text(p_payload -> 'queue', 'queue', 256),
         'next_kwargs', tistate._json_object(p_payload -> 'next_kwargs', 'next_kwargs'));
 END

@@ -13,7 +13,8 @@ BEGIN
         jsonb_build_object(
             'state', 'up_for_retry',
             'end_date', tistate._timestamp(p_payload -> 'end_date', 'end_date'),
-            'retry_delay_seconds', tistate._number(p_payload -> 'retry_delay_seconds', 'retry_delay_seconds'),
+            'retry_delay_seconds', tistate._delay_seconds(
+                to_jsonb(tistate._number(p_payload -> 'retry_delay_seconds', 'retry_delay_seconds')), 'retry_delay_seconds'),
             'retry_reason', left(tistate._text(p_payload -> 'retry_reason', 'retry_reason', 1000000), 500)),
         p_payload);
 END

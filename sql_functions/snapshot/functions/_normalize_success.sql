@@ -28,6 +28,8 @@ BEGIN
        AND coalesce(length(p_payload ->> 'rendered_map_index') <= 250, true)
        AND coalesce(jsonb_typeof(p_payload -> 'task_outlets'), 'null') IN ('null', 'array')
        AND coalesce(jsonb_typeof(p_payload -> 'outlet_events'), 'null') IN ('null', 'array')
+       AND coalesce(jsonb_path_query_first(p_payload, '$.task_outlets.size()')::integer, 0) <= 1000
+       AND coalesce(jsonb_path_query_first(p_payload, '$.outlet_events.size()')::integer, 0) <= 10000
     THEN
         SELECT coalesce(o.ok, true) AND coalesce(e.ok, true)
         INTO v_ok
@@ -38,6 +40,7 @@ BEGIN
                        AND x.v ->> 'type' IN ('Asset', 'AssetNameRef', 'AssetUriRef', 'AssetAlias')
                        AND coalesce(jsonb_typeof(x.v -> 'name'), 'null') IN ('null', 'string')
                        AND coalesce(length(x.v ->> 'name') BETWEEN 1 AND 1500, true)
+                       AND coalesce(octet_length(x.v ->> 'name'), 0) + coalesce(octet_length(x.v ->> 'uri'), 0) <= 2600
                        AND coalesce(jsonb_typeof(x.v -> 'uri'), 'null') IN ('null', 'string')
                        AND coalesce(length(x.v ->> 'uri') BETWEEN 1 AND 1500
                                     AND x.v ->> 'uri' ~ '^[\x01-\x7f]*$'
@@ -57,6 +60,8 @@ BEGIN
                            (x.v -> 'dest_asset_key') - ARRAY['name', 'uri'] = '{}'::jsonb
                            AND jsonb_typeof(x.v -> 'dest_asset_key' -> 'name') = 'string'
                            AND length(x.v -> 'dest_asset_key' ->> 'name') BETWEEN 1 AND 1500
+                           AND octet_length(x.v -> 'dest_asset_key' ->> 'name')
+                               + octet_length(x.v -> 'dest_asset_key' ->> 'uri') <= 2600
                            AND jsonb_typeof(x.v -> 'dest_asset_key' -> 'uri') = 'string'
                            AND length(x.v -> 'dest_asset_key' ->> 'uri') BETWEEN 1 AND 1500
                            AND x.v -> 'dest_asset_key' ->> 'uri' ~ '^[\x01-\x7f]*$'
@@ -67,6 +72,7 @@ BEGIN
                                    x.v - ARRAY['source_alias_name', 'dest_asset_key', 'dest_asset_extra', 'extra'] = '{}'::jsonb
                                    AND jsonb_typeof(x.v -> 'source_alias_name') = 'string'
                                    AND length(x.v ->> 'source_alias_name') BETWEEN 1 AND 1500
+                                   AND octet_length(x.v ->> 'source_alias_name') <= 2600
                                    AND coalesce(jsonb_typeof(x.v -> 'dest_asset_extra'), 'null') IN ('null', 'object')
                                ELSE
                                    x.v - ARRAY['dest_asset_key', 'extra', 'partition_key', 'source_alias_name'] = '{}'::jsonb
@@ -100,10 +106,17 @@ BEGIN
             tistate._text(p_payload -> 'rendered_map_index', 'rendered_map_index', 250));
     END IF;
     v_outlets := tistate._array(p_payload -> 'task_outlets', 'task_outlets');
+    -- Bounded work per call (a success with the most of both registers in about a second).
+    IF jsonb_array_length(v_outlets) > 1000 THEN
+        PERFORM tistate._invalid('task_outlets', 'at most 1000 outlets');
+    END IF;
     FOR v_i IN 0 .. jsonb_array_length(v_outlets) - 1 LOOP
         PERFORM tistate._asset_profile(v_outlets -> v_i, format('task_outlets[%s]', v_i));
     END LOOP;
     v_events := tistate._array(p_payload -> 'outlet_events', 'outlet_events');
+    IF jsonb_array_length(v_events) > 10000 THEN
+        PERFORM tistate._invalid('outlet_events', 'at most 10000 events');
+    END IF;
     FOR v_i IN 0 .. jsonb_array_length(v_events) - 1 LOOP
         v_path := format('outlet_events[%s]', v_i);
         v_event := v_events -> v_i;

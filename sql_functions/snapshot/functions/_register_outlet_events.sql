@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_i
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
-    v_aliases jsonb;
+    v_aliases text[];
     v_check   boolean := true;
     v_missing boolean;
     v_airflow boolean := tistate._is_airflow();
@@ -26,7 +26,8 @@ BEGIN
     -- A task writes events only for outlets its DAG declares (Airflow trusts the worker here).
     PERFORM tistate._check_declared_outlets(p_dag_id, p_task_id, p_run_id, p_outlets);
     -- The aliases the task declared: only their alias events count.
-    v_aliases := jsonb_path_query_array(p_outlets, '$[*] ? (@.type == "AssetAlias").name');
+    v_aliases := ARRAY(SELECT DISTINCT o ->> 'name' FROM jsonb_array_elements(p_outlets) AS o
+                       WHERE o ->> 'type' = 'AssetAlias');
     IF v_airflow THEN
         -- Airflow's scheduler consumes the events of a queue row up to the row's created_at and
         -- deletes the row; an event stamped before a run it missed would be left behind forever
@@ -48,12 +49,24 @@ BEGIN
         -- Active assets the task declared, each once: an asset listed as Asset, NameRef and UriRef
         -- gets one event per payload, not three (a fix over Airflow).
         targets AS (
-            SELECT DISTINCT a.id, a.name, a.uri
+            -- Three equi-joins (hashable: linear in the number of outlets), not one join on an OR.
+            SELECT a.id, a.name, a.uri
             FROM jsonb_to_recordset(p_outlets) AS o (type text, name text, uri text)
-            JOIN asset_active AS act
-              ON (o.type IN ('Asset', 'AssetNameRef') AND act.name = o.name AND (o.type = 'AssetNameRef' OR act.uri = o.uri))
-              OR (o.type = 'AssetUriRef' AND act.uri = o.uri)
+            JOIN asset AS a ON a.name = o.name AND a.uri = o.uri
+            JOIN asset_active AS act ON act.name = a.name AND act.uri = a.uri
+            WHERE o.type = 'Asset'
+            UNION
+            SELECT a.id, a.name, a.uri
+            FROM jsonb_to_recordset(p_outlets) AS o (type text, name text)
+            JOIN asset_active AS act ON act.name = o.name
             JOIN asset AS a ON a.name = act.name AND a.uri = act.uri
+            WHERE o.type = 'AssetNameRef'
+            UNION
+            SELECT a.id, a.name, a.uri
+            FROM jsonb_to_recordset(p_outlets) AS o (type text, uri text)
+            JOIN asset_active AS act ON act.uri = o.uri
+            JOIN asset AS a ON a.name = act.name AND a.uri = act.uri
+            WHERE o.type = 'AssetUriRef'
         ),
         -- One event per payload sent for the asset, or one default event when none was sent.
         direct AS (
@@ -66,17 +79,21 @@ BEGIN
         -- Alias events of declared aliases: one per distinct (asset, asset extra, extra), linked to
         -- every alias that sent it.
         alias_groups AS (
-            SELECT e.name, e.uri, e.extra, array_agg(DISTINCT e.alias) AS aliases, min(e.ord) AS ord
+            -- The alias ids come from one join with asset_alias (not a look-up per group): linear
+            -- in the number of events.
+            SELECT e.name, e.uri, e.extra, count(DISTINCT e.alias)::integer AS alias_count,
+                   coalesce(array_agg(DISTINCT al.id ORDER BY al.id) FILTER (WHERE al.id IS NOT NULL), '{}') AS alias_ids,
+                   min(e.ord) AS ord
             FROM payload_events AS e
-            WHERE v_aliases @> to_jsonb(e.alias)
+            LEFT JOIN asset_alias AS al ON al.name = e.alias
+            WHERE e.alias IN (SELECT unnest(v_aliases))
             GROUP BY e.name, e.uri, e.asset_extra, e.extra
         ),
         via_alias AS (
-            SELECT a.id AS asset_id, g.name, g.uri, g.extra, p_run_partition_key AS partition_key,
-                   ARRAY(SELECT al.id FROM asset_alias AS al WHERE al.name = ANY (g.aliases) ORDER BY al.id) AS alias_ids,
+            SELECT a.id AS asset_id, g.name, g.uri, g.extra, p_run_partition_key AS partition_key, g.alias_ids,
                    -- Airflow mode: an alias event counts for an inactive asset too, as in Airflow
                    -- (its scheduler activates alias-reached assets itself).
-                   2 AS kind, g.ord, v_airflow OR act.name IS NOT NULL AS active, cardinality(g.aliases) AS alias_count
+                   2 AS kind, g.ord, v_airflow OR act.name IS NOT NULL AS active, g.alias_count
             FROM alias_groups AS g
             LEFT JOIN asset AS a ON a.name = g.name AND a.uri = g.uri
             LEFT JOIN asset_active AS act ON act.name = g.name AND act.uri = g.uri
@@ -160,7 +177,7 @@ BEGIN
         INSERT INTO asset_alias (name, "group")
         SELECT DISTINCT e.source_alias_name, ''
         FROM jsonb_to_recordset(p_events) AS e (source_alias_name text)
-        WHERE v_aliases @> to_jsonb(e.source_alias_name)
+        WHERE e.source_alias_name IN (SELECT unnest(v_aliases))
         ORDER BY 1
         ON CONFLICT (name) DO NOTHING;
         WITH created AS (
@@ -168,7 +185,7 @@ BEGIN
             SELECT DISTINCT ON (e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri')
                    e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri', 'asset', coalesce(e.dest_asset_extra, '{}'), p_now, p_now
             FROM jsonb_to_recordset(p_events) AS e (source_alias_name text, dest_asset_key jsonb, dest_asset_extra jsonb)
-            WHERE v_aliases @> to_jsonb(e.source_alias_name)
+            WHERE e.source_alias_name IN (SELECT unnest(v_aliases))
             ORDER BY e.dest_asset_key ->> 'name', e.dest_asset_key ->> 'uri', coalesce(e.dest_asset_extra, '{}')::text
             ON CONFLICT (name, uri) DO NOTHING
             RETURNING a.name, a.uri

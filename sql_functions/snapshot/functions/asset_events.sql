@@ -1,5 +1,5 @@
 -- defined by migration 0007_read_functions.sql
--- EXECUTE granted to: tistate_executor
+-- EXECUTE granted to: tistate_operator
 CREATE OR REPLACE FUNCTION tistate.asset_events(p_name text DEFAULT NULL::text, p_uri text DEFAULT NULL::text, p_ti_id uuid DEFAULT NULL::uuid, p_limit integer DEFAULT 50)
  RETURNS TABLE(id integer, asset_id integer, name text, uri text, extra jsonb, source_dag_id text, source_task_id text, source_run_id text, source_map_index integer, "timestamp" timestamp with time zone, partition_key text, ti_id uuid, try_number integer, aliases text[])
  LANGUAGE plpgsql

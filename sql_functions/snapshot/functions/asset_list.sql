@@ -1,5 +1,5 @@
 -- defined by migration 0007_read_functions.sql
--- EXECUTE granted to: tistate_executor
+-- EXECUTE granted to: tistate_operator
 CREATE OR REPLACE FUNCTION tistate.asset_list()
  RETURNS TABLE(id integer, name text, uri text, "group" text, active boolean, event_count integer, last_event_at timestamp with time zone, aliases text[], consumers text[], queued_for text[])
  LANGUAGE sql

@@ -1,5 +1,5 @@
 -- defined by migration 0004_dag_definitions.sql
--- EXECUTE granted to: tistate_executor
+-- EXECUTE granted to: tistate_operator
 CREATE OR REPLACE FUNCTION tistate.create_dag_run(p_dag_id text, p_run_id text, p_logical_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_conf jsonb DEFAULT '{}'::jsonb, p_now timestamp with time zone DEFAULT clock_timestamp(), p_partition_key text DEFAULT NULL::text)
  RETURNS TABLE(task_id text, map_index integer, ti_id uuid)
  LANGUAGE plpgsql
@@ -9,8 +9,8 @@ CREATE OR REPLACE FUNCTION tistate.create_dag_run(p_dag_id text, p_run_id text, 
 AS $function$
 BEGIN
     PERFORM tistate._standalone_only('create_dag_run', 'Airflow''s scheduler creates runs and their task instances');
-    IF p_run_id IS NULL OR btrim(p_run_id) = '' OR length(p_run_id) > 250 THEN
-        PERFORM tistate._invalid('run_id', 'must be 1 to 250 characters');
+    IF p_run_id IS NULL OR btrim(p_run_id) = '' OR length(p_run_id) > 250 OR octet_length(p_run_id) > 250 THEN
+        PERFORM tistate._invalid('run_id', 'must be 1 to 250 characters and at most 250 bytes');
     END IF;
     PERFORM tistate._json_object(p_conf, 'conf');
     PERFORM tistate._partition_key(to_jsonb(p_partition_key), 'partition_key');

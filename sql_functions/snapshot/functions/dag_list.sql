@@ -1,5 +1,5 @@
 -- defined by migration 0007_read_functions.sql
--- EXECUTE granted to: tistate_executor
+-- EXECUTE granted to: tistate_operator
 CREATE OR REPLACE FUNCTION tistate.dag_list()
  RETURNS TABLE(dag_id text, owners text, is_paused boolean, is_stale boolean, fail_fast boolean, task_count integer, run_count integer, schedule jsonb, outlets jsonb)
  LANGUAGE sql

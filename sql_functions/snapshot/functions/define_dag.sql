@@ -1,5 +1,5 @@
 -- defined by migration 0004_dag_definitions.sql
--- EXECUTE granted to: tistate_executor
+-- EXECUTE granted to: tistate_operator
 CREATE OR REPLACE FUNCTION tistate.define_dag(p_dag jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -29,6 +29,10 @@ BEGIN
     v_dag_id := tistate._text(p_dag -> 'dag_id', 'dag_id', 250, false);
     IF btrim(v_dag_id) = '' THEN
         PERFORM tistate._invalid('dag_id', 'must not be empty');
+    END IF;
+    -- Ids are indexed together (task_instance's dag_id, task_id, run_id): bytes bound the entry.
+    IF octet_length(v_dag_id) > 250 THEN
+        PERFORM tistate._invalid('dag_id', 'longer than 250 bytes');
     END IF;
     PERFORM tistate._text(p_dag -> 'owners', 'owners', 2000);
     PERFORM tistate._text(p_dag -> 'description', 'description', 100000);
@@ -62,6 +66,9 @@ BEGIN
                   'is_teardown', 'outlets'], ARRAY['task_id']);
         IF btrim(tistate._text(v_task -> 'task_id', format('tasks[%s].task_id', v_i), 250, false)) = '' THEN
             PERFORM tistate._invalid(format('tasks[%s].task_id', v_i), 'must not be empty');
+        END IF;
+        IF octet_length(v_task ->> 'task_id') > 250 THEN
+            PERFORM tistate._invalid(format('tasks[%s].task_id', v_i), 'longer than 250 bytes');
         END IF;
         IF v_tasks @> jsonb_build_array(jsonb_build_object('task_id', v_task -> 'task_id')) THEN
             PERFORM tistate._invalid(format('tasks[%s].task_id', v_i), 'duplicate task_id');

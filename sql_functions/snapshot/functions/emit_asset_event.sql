@@ -1,5 +1,5 @@
 -- defined by migration 0006_worker_and_operator_functions.sql
--- EXECUTE granted to: tistate_executor
+-- EXECUTE granted to: tistate_operator
 CREATE OR REPLACE FUNCTION tistate.emit_asset_event(p_name text, p_uri text, p_extra jsonb, p_partition_key text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT clock_timestamp())
  RETURNS tistate.asset_event_result
  LANGUAGE plpgsql

@@ -1,5 +1,5 @@
 -- defined by migration 0007_read_functions.sql
--- EXECUTE granted to: tistate_executor
+-- EXECUTE granted to: tistate_operator
 CREATE OR REPLACE FUNCTION tistate.ti_get(p_ti_id uuid, p_log_limit integer DEFAULT 20)
  RETURNS jsonb
  LANGUAGE plpgsql

@@ -13,6 +13,7 @@ DECLARE
     v_pid      integer;
     v_message  text;
 BEGIN
+    p_now := tistate._caller_now(p_now);  -- a worker uses the database clock (docs/dba.md)
     IF p_hostname IS NULL THEN
         PERFORM tistate._invalid('hostname', 'field required');
     END IF;

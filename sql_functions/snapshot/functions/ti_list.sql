@@ -1,5 +1,5 @@
 -- defined by migration 0007_read_functions.sql
--- EXECUTE granted to: tistate_executor
+-- EXECUTE granted to: tistate_operator
 CREATE OR REPLACE FUNCTION tistate.ti_list(p_dag_id text DEFAULT NULL::text, p_run_id text DEFAULT NULL::text, p_state text DEFAULT NULL::text, p_limit integer DEFAULT 100)
  RETURNS TABLE(id uuid, dag_id text, run_id text, task_id text, map_index integer, state text, try_number integer, max_tries integer, hostname text, start_date timestamp with time zone, end_date timestamp with time zone, duration double precision, updated_at timestamp with time zone)
  LANGUAGE plpgsql

@@ -1,5 +1,5 @@
 -- defined by migration 0006_worker_and_operator_functions.sql
--- EXECUTE granted to: tistate_executor
+-- EXECUTE granted to: tistate_operator
 CREATE OR REPLACE FUNCTION tistate.ti_queue(p_ti_id uuid, p_now timestamp with time zone DEFAULT clock_timestamp(), p_lock_timeout interval DEFAULT NULL::interval)
  RETURNS tistate.state_update_result
  LANGUAGE plpgsql

@@ -16,6 +16,7 @@ DECLARE
     v_duplicate  boolean;
     v_resuming   boolean;
 BEGIN
+    p_now := tistate._caller_now(p_now);  -- a worker uses the database clock (docs/dba.md)
     -- TIEnterRunningPayload, validated before the lock.
     PERFORM tistate._check_object(p_payload, '', ARRAY['state', 'hostname', 'unixname', 'pid', 'start_date'],
                                   ARRAY['state', 'hostname', 'unixname', 'pid', 'start_date']);

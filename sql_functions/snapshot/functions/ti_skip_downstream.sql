@@ -14,6 +14,7 @@ DECLARE
     v_logical timestamptz;
     v_count   integer;
 BEGIN
+    p_now := tistate._caller_now(p_now);  -- a worker uses the database clock (docs/dba.md)
     SELECT coalesce(jsonb_agg(DISTINCT jsonb_build_array(t.task_id, t.map_index)), '[]') INTO v_targets
     FROM tistate._skip_targets(p_tasks) AS t;
     PERFORM tistate._set_lock_timeout(NULL);

@@ -14,6 +14,7 @@ DECLARE
     v_locked    timestamptz;
     v_result    tistate.state_update_result;
 BEGIN
+    p_now := tistate._caller_now(p_now);  -- a worker uses the database clock (docs/dba.md)
     -- 1. Validate and normalise the whole payload before touching any row (TS422).
     v_payload := tistate._normalize_state_payload(p_payload);
     -- The usual success: registration before the row lock, the lock held only for the update.
