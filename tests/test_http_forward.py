@@ -82,3 +82,25 @@ def test_what_tistate_implements_is_not_forwarded(db_dsn: str, dags: Dags) -> No
         db_dsn, ti, {"state": "success", "end_date": "2026-01-01T00:00:00Z"}, airflow_api_url=url
     )
     assert done.status_code == 204
+
+
+def test_a_deeply_nested_invalid_body_naming_awaiting_input_is_a_422(
+    db_dsn: str, dags: Dags
+) -> None:
+    """Too deep for json.loads: not forwarded, tistate's own 422 (never a 500)."""
+    ti = dags.running()
+    body = '{"state": "awaiting_input", "next_kwargs": ' + "[" * 5000 + "]" * 5000 + "}"
+    config = Settings(database_url=db_dsn, jwt_secret=SECRET)
+
+    async def call() -> httpx.Response:
+        async with AsyncClient(db_dsn, check_schema=False) as client:
+            transport = httpx.ASGITransport(app=create_app(config, client=client))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                return await http.patch(
+                    f"/execution/task-instances/{ti}/state",
+                    content=body,
+                    headers={"Authorization": f"Bearer {mint(ti)}"},
+                )
+
+    response = asyncio.run(call())
+    assert response.status_code in (422, 502), response.text

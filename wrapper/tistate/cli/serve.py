@@ -121,7 +121,7 @@ def settings_epilog() -> str:
     airflow = dict(AIRFLOW_NAMES)
     for name, field, meaning in SETTINGS_HELP:
         fallback = f" (unset: {airflow[name]})" if name in airflow else ""
-        lines.append(f"  {name}{fallback} [{_default(field)}]: {meaning}")
+        lines.append(f"  {name} [{_default(field)}]{fallback}: {meaning}")
     lines += [
         "",
         "An Airflow deployment's configuration works as it is: each TISTATE_ variable left unset "

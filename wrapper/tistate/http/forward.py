@@ -55,12 +55,15 @@ class ForwardToAirflowError(Exception):
 
 
 def forwarded_state(raw: bytes | Any) -> bool:
-    """The body is a JSON object whose `state` tistate forwards."""
-    if not isinstance(raw, bytes | bytearray):
+    """The body is a JSON object whose `state` tistate forwards (read only when the body names
+    such a state: an invalid body of any other kind is never parsed again)."""
+    if not isinstance(raw, bytes | bytearray) or not any(
+        state.encode() in raw for state in FORWARDED_STATES
+    ):
         return False
     try:
         document = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # invalid, or nested too deep for the stdlib parser
         return False
     return isinstance(document, dict) and document.get("state") in FORWARDED_STATES
 
