@@ -72,8 +72,8 @@ CREATE TEMP TABLE cleared AS SELECT * FROM tistate.ti_mark(:'old_e', 'none', 're
 SELECT ok((SELECT applied AND previous_state = 'failed' AND new_ti_id IS NOT NULL AND new_ti_id <> :'old_e'::uuid FROM cleared),
           'mark none of a failed try: applied, with a new id for the next try');
 SELECT is((SELECT new_ti_id FROM cleared), pg_temp.ti('p2', 'td'), 'the live row has the new id');
-SELECT results_eq(format($$SELECT state::text, try_number FROM task_instance_history WHERE task_instance_id = %L$$, :'old_e'),
-                  $$VALUES ('failed', 1)$$, 'the finished try is in history under the old id');
+SELECT results_eq(format($$SELECT state::text, try_number, end_date FROM task_instance_history WHERE task_instance_id = %L$$, :'old_e'),
+                  $$VALUES ('failed', 1, '2030-01-01T01:02:00Z'::timestamptz)$$, 'the finished try is in history under the old id, with its end');
 SELECT throws_ok(format($$SELECT tistate.ti_update_state(%L, '{"state": "success", "end_date": "2030-01-01T01:03:00Z"}')$$, :'old_e'),
                  'TS410', NULL, 'the previous worker''s late call: TS410, the new try is untouched');
 SELECT is((SELECT extra::jsonb ->> 'new_ti_id' FROM log WHERE event = 'mark none' AND task_id = 'td'),

@@ -1059,16 +1059,17 @@ DECLARE
 BEGIN
     -- A try is over and the next one starts under a new id, as Airflow does on a retry and on a
     -- clear: whoever still holds the old id (a stale worker's token) gets TS410 from now on.
-    -- 1. The finished try goes to history under its old id, with the state it ended in; at most
-    --    once per try.
+    -- 1. The finished try goes to history under its old id, with the state it ended in and its end
+    --    (p_end_date, else the row's, else p_now); at most once per try.
     INSERT INTO task_instance_history (
         task_instance_id, task_id, dag_id, run_id, map_index, try_number, start_date, end_date, duration,
         state, max_tries, hostname, unixname, pool, pool_slots, queue, priority_weight, operator,
         custom_operator_name, queued_dttm, scheduled_dttm, queued_by_job_id, pid, executor, executor_config,
         updated_at, rendered_map_index, context_carrier, span_status, external_executor_id, trigger_id,
         trigger_timeout, next_method, next_kwargs, task_display_name, dag_version_id, retry_delay_override, retry_reason)
-    SELECT ti.id, ti.task_id, ti.dag_id, ti.run_id, ti.map_index, ti.try_number, ti.start_date, p_end_date,
-           extract(epoch FROM p_end_date - ti.start_date),
+    SELECT ti.id, ti.task_id, ti.dag_id, ti.run_id, ti.map_index, ti.try_number, ti.start_date,
+           coalesce(p_end_date, ti.end_date, p_now),
+           extract(epoch FROM coalesce(p_end_date, ti.end_date, p_now) - ti.start_date),
            p_state, ti.max_tries, ti.hostname, ti.unixname, ti.pool, ti.pool_slots, ti.queue, ti.priority_weight,
            ti.operator, ti.custom_operator_name, ti.queued_dttm, ti.scheduled_dttm, ti.queued_by_job_id, ti.pid,
            ti.executor, ti.executor_config, p_now, coalesce(p_rendered_map_index, ti.rendered_map_index),

@@ -261,7 +261,7 @@ BEGIN
     -- id; a deferred or rescheduled try resumes under its own.
     IF coalesce(v_state, 'none') IN ('none', 'scheduled', 'queued')
        AND (v_ctx.ti).state IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed', 'running', 'restarting') THEN
-        v_row_id := tistate._archive_try(p_ti_id, (v_ctx.ti).state, coalesce(p_now, clock_timestamp()), p_now);
+        v_row_id := tistate._archive_try(p_ti_id, (v_ctx.ti).state, NULL, p_now);
         v_result.new_ti_id := v_row_id;
     END IF;
 

@@ -273,6 +273,9 @@ def snapshot_files(conninfo: str) -> dict[str, str]:
         schema = _run(["pg_restore", "--no-owner", "-L", str(keep), "-f", "-", str(archive)])
     files = {"schema.sql": _normalise_dump(schema)}
     with psycopg.connect(conninfo) as conn:
+        # Names in the definitions are qualified unless visible: the same output whatever the
+        # database's or role's search_path.
+        conn.execute("SET search_path = pg_catalog")
         rows = conn.execute(
             """
             SELECT p.proname, pg_get_function_identity_arguments(p.oid),

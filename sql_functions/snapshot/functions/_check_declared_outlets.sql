@@ -12,7 +12,7 @@ BEGIN
     -- The outlets the task's definition declares: the DAG document standalone, the serialized DAG
     -- of the run's version in Airflow mode (tistate._dag_tasks). Every outlet of the payload must be
     -- one of them: same type, name and uri (a name or uri reference: its name or uri).
-    SELECT t.outlets INTO v_declared FROM tistate._dag_tasks(p_dag_id, p_run_id) AS t WHERE t.task_id = p_task_id;
+    SELECT t.outlets INTO v_declared FROM tistate._dag_tasks(p_dag_id, p_run_id, p_task_id) AS t;
     -- One key per outlet (what identifies it for its type), compared by a hashed anti-join: linear
     -- in the number of outlets.
     SELECT o INTO v_outlet

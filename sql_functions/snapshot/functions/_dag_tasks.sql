@@ -1,6 +1,6 @@
 -- defined by migration 0005_state_transitions.sql
 -- EXECUTE granted to: owner only
-CREATE OR REPLACE FUNCTION tistate._dag_tasks(p_dag_id text, p_run_id text DEFAULT NULL::text)
+CREATE OR REPLACE FUNCTION tistate._dag_tasks(p_dag_id text, p_run_id text DEFAULT NULL::text, p_task_id text DEFAULT NULL::text)
  RETURNS TABLE(task_id text, is_teardown boolean, outlets jsonb)
  LANGUAGE plpgsql
  STABLE
@@ -13,7 +13,7 @@ BEGIN
     -- flag and outlets as AssetProfile objects ({type, name, uri}).
     IF NOT tistate._is_airflow() THEN
         RETURN QUERY SELECT t.task_id::text, t.is_teardown, t.outlets FROM tistate.dag_task AS t
-                     WHERE t.dag_id = p_dag_id;
+                     WHERE t.dag_id = p_dag_id AND (p_task_id IS NULL OR t.task_id = p_task_id);
         RETURN;
     END IF;
     -- Airflow: the serialized DAG, read as Airflow's API server reads it.
@@ -43,8 +43,10 @@ BEGIN
                          CROSS JOIN LATERAL (SELECT coalesce(x.o -> '__var', x.o) AS ov) AS y),
                         '[]')
         FROM jsonb_array_elements(v_data -> 'dag' -> 'tasks') AS t
-        CROSS JOIN LATERAL (SELECT coalesce(t -> '__var', t) AS tv) AS z;
+        CROSS JOIN LATERAL (SELECT coalesce(t -> '__var', t) AS tv) AS z
+        -- one task: its outlets are built for it alone
+        WHERE p_task_id IS NULL OR tv ->> 'task_id' = p_task_id;
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._dag_tasks(p_dag_id text, p_run_id text) IS 'Task definitions (task_id, is_teardown, outlets as AssetProfiles) of a DAG, or of the version a run follows: tistate.dag_task standalone, the serialized DAG in Airflow mode (TS501 when compressed)';
+COMMENT ON FUNCTION tistate._dag_tasks(p_dag_id text, p_run_id text, p_task_id text) IS 'Task definitions (task_id, is_teardown, outlets as AssetProfiles) of a DAG (one task when p_task_id is given), or of the version a run follows: tistate.dag_task standalone, the serialized DAG in Airflow mode (TS501 when compressed)';
