@@ -40,7 +40,7 @@ from tistate.http.auth import TokenCache, authenticate
 from tistate.http.problems import HTTPProblem
 from tistate.tokens import TokenError
 
-SETTINGS = Settings(database_url="postgresql://unused", jwt_secret=SECRET)
+SETTINGS = Settings(database_url="postgresql://unused", jwt_secret=SECRET, jwt_leeway=0)
 
 
 # ---------------------------------------------------------------------------------- token cache
@@ -253,6 +253,8 @@ def _answer(response: httpx.Response, ti: UUID) -> tuple[int, str, dict[str, str
     headers = {
         k: v for k, v in response.headers.items() if k not in ("x-request-id", "content-length")
     }
+    if "refreshed-api-token" in headers:  # a fresh jti each time
+        headers["refreshed-api-token"] = "<refreshed>"
     text = response.text.replace(str(ti), "<ti>").replace(ti.hex, "<ti>")
     text = text.replace(str(ti).upper(), "<TI>")
     # run-dependent values of a state result: event ids and lock timings

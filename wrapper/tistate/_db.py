@@ -340,6 +340,19 @@ def schema_version() -> Call[int]:
     return Call(SCHEMA_VERSION, {}, _version)
 
 
+COMPATIBILITY_PROBLEMS: LiteralString = (
+    "SELECT p AS problem FROM tistate.compatibility_problems() AS p"
+)
+
+
+def _problems(rows: list[Row]) -> list[str]:
+    return [str(row["problem"]) for row in rows]
+
+
+def compatibility_problems() -> Call[list[str]]:
+    return Call(COMPATIBILITY_PROBLEMS, {}, _problems)
+
+
 def define_dag(dag: models.DagDefinition | Mapping[str, Any]) -> Call[models.DefineDagResult]:
     document = validate(models.DagDefinition, dag).payload_json()
     return Call(DEFINE_DAG, {"dag": Jsonb(document)}, _json_result(models.DefineDagResult))

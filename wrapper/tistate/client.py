@@ -195,6 +195,10 @@ class Client:
     def schema_version(self) -> int:
         return self._run(_db.schema_version())
 
+    def compatibility_problems(self) -> list[str]:
+        """Why tistate cannot run safely on this database now (empty when it can)."""
+        return self._run(_db.compatibility_problems())
+
     def define_dag(self, dag: models.DagDefinition | Mapping[str, Any]) -> models.DefineDagResult:
         return self._run(_db.define_dag(dag))
 
@@ -436,6 +440,10 @@ class AsyncClient:
     # ------------------------------------------------------------------ the SQL API
     async def schema_version(self) -> int:
         return await self._run(_db.schema_version())
+
+    async def compatibility_problems(self) -> list[str]:
+        """Why tistate cannot run safely on this database now (empty when it can)."""
+        return await self._run(_db.compatibility_problems())
 
     async def define_dag(
         self, dag: models.DagDefinition | Mapping[str, Any]

@@ -21,12 +21,41 @@ from ._common import DatabaseUrl, console, err_console, handle_errors
 #: Every TISTATE_* variable `serve` reads (tistate.http.settings.Settings.from_env), with the
 #: Settings field it sets and what it does; `tistate serve --help` lists them with their defaults.
 SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
-    ("TISTATE_DATABASE_URL", "database_url", "PostgreSQL URL (unset: the embedded database)"),
-    ("TISTATE_JWT_SECRET", "jwt_secret", "HMAC secret tokens are signed with (required)"),
+    (
+        "TISTATE_DATABASE_URL",
+        "database_url",
+        "PostgreSQL URL; an SQLAlchemy one (postgresql+psycopg2://) too (unset: the embedded one)",
+    ),
+    ("TISTATE_JWT_SECRET", "jwt_secret", "HMAC secret tokens are signed with (or a key below)"),
     ("TISTATE_JWT_ALGORITHMS", "jwt_algorithms", "accepted token algorithms"),
-    ("TISTATE_JWT_AUDIENCE", "jwt_audience", "required token audience"),
+    ("TISTATE_JWT_AUDIENCE", "jwt_audience", "accepted token audiences, comma-separated"),
     ("TISTATE_JWT_ISSUER", "jwt_issuer", "required token issuer"),
     ("TISTATE_JWT_LEEWAY", "jwt_leeway", "seconds of clock skew tolerated"),
+    ("TISTATE_JWT_PUBLIC_KEY_PATH", "jwt_public_key_path", "PEM public key tokens are signed for"),
+    (
+        "TISTATE_JWT_PRIVATE_KEY_PATH",
+        "jwt_private_key_path",
+        "PEM private key: verifies, and signs refreshed tokens",
+    ),
+    ("TISTATE_JWT_JWKS_URL", "jwt_jwks_url", "JWKS file or URL of trusted public keys"),
+    ("TISTATE_JWT_KID", "jwt_kid", "kid of refreshed tokens"),
+    (
+        "TISTATE_JWT_EXPIRATION_TIME",
+        "jwt_expiration_time",
+        "seconds a refreshed token is valid (as Airflow's)",
+    ),
+    ("TISTATE_TOKEN_REFRESH", "token_refresh", "re-issue tokens near expiry (Refreshed-API-Token)"),
+    (
+        "TISTATE_AIRFLOW_API_URL",
+        "airflow_api_url",
+        "Airflow's API server (not the proxy): awaiting_input is forwarded there",
+    ),
+    ("TISTATE_FORWARD_TIMEOUT", "forward_timeout", "seconds a forwarded request may take"),
+    (
+        "TISTATE_COMPATIBILITY_INTERVAL",
+        "compatibility_interval",
+        "seconds between checks of compatibility_problems() (503 while any)",
+    ),
     ("TISTATE_INSECURE_NO_AUTH", "insecure_no_auth", "accept requests without a token"),
     ("TISTATE_HOST", "host", "address to bind"),
     ("TISTATE_PORT", "port", "port"),
@@ -55,6 +84,12 @@ _DEFAULTS_SHOWN_AS = {
     "database_url": "unset",
     "jwt_secret": "unset",
     "jwt_issuer": "unset",
+    "jwt_algorithms": "HS256,HS512; with a key: the key's",
+    "jwt_public_key_path": "unset",
+    "jwt_private_key_path": "unset",
+    "jwt_jwks_url": "unset",
+    "jwt_kid": "not-used, or the key's thumbprint",
+    "airflow_api_url": "unset",
     "max_in_flight": "pool size + max waiting",
     "lock_timeout": "the SQL's 2",
 }
@@ -81,9 +116,16 @@ def settings_epilog() -> str:
         "[bold]Settings[/] (an option wins over its variable; default in brackets):",
         "",
     ]
+    from ..http.settings import AIRFLOW_NAMES
+
+    airflow = dict(AIRFLOW_NAMES)
     for name, field, meaning in SETTINGS_HELP:
-        lines.append(f"  {name} [{_default(field)}]: {meaning}")
+        fallback = f" (unset: {airflow[name]})" if name in airflow else ""
+        lines.append(f"  {name} [{_default(field)}]{fallback}: {meaning}")
     lines += [
+        "",
+        "An Airflow deployment's configuration works as it is: each TISTATE_ variable left unset "
+        "is read from Airflow's name beside it (docs/airflow.md).",
         "",
         "Make the secret 32 random bytes, e.g. "
         "TISTATE_JWT_SECRET=$(python -c 'import secrets; print(secrets.token_hex(32))'), "
@@ -113,6 +155,49 @@ def schema_problem(url: str) -> str | None:
     except TistateError as exc:
         return str(exc)
     return None
+
+
+def check_keys(settings: Any) -> None:
+    """Exit 78 with a clear message when a configured key or JWKS cannot be read."""
+    from ..http.auth import make_signer, make_verifier
+
+    if settings.insecure_no_auth:
+        return
+    try:
+        make_verifier(settings)
+        make_signer(settings)
+    except Exception as exc:
+        from rich.markup import escape
+
+        err_console.print(
+            f"[bold red]error:[/] cannot load the token keys: {escape(str(exc))}", soft_wrap=True
+        )
+        raise typer.Exit(78) from None
+
+
+def refuse_if_incompatible(url: str) -> None:
+    """Exit 8 with tistate.compatibility_problems() when not empty: in Airflow mode, an Airflow
+    revision tistate does not know, a changed column or a missing grant (never a wrong write)."""
+    from .. import migrate
+
+    with translate_errors(), psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        problems = migrate.compatibility(conn).problems
+    if not problems:
+        return
+    err_console.print(
+        "[bold red]error:[/] tistate cannot run safely on this database, not starting:",
+        soft_wrap=True,
+    )
+    for problem in problems:
+        err_console.print(f"  - {problem}", soft_wrap=True, markup=False)
+    err_console.print(
+        "hint: after an Airflow upgrade, install the tistate release that supports it and run "
+        "`tistate db migrate --airflow`; until then remove the proxy rule so Airflow's API "
+        "server serves every route (docs/airflow.md)",
+        soft_wrap=True,
+        markup=False,
+    )
+    raise typer.Exit(8)
 
 
 @handle_errors
@@ -260,11 +345,14 @@ def serve_command(
     except ValueError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
+    check_keys(settings)
     if settings.database_url:
         problem = schema_problem(settings.database_url)
         if problem:
             # Said once here: the service starts anyway (/ready answers 503 until it is fixed).
             err_console.print(f"[bold yellow]warning:[/] {problem}", soft_wrap=True)
+        else:
+            refuse_if_incompatible(settings.database_url)
         serve(settings)
         return
     directory = data_dir or embedded.data_dir()

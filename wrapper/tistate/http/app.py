@@ -14,12 +14,16 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from .. import __version__
 from ..client import DEFAULT_PREPARE_THRESHOLD, AsyncClient
 from ..relay import NotificationRelay
+from . import forward
+from .auth import TokenCache, make_signer
 from .budget import BodyBudget
+from .compat import CompatibilityGate, watch_compatibility
 from .memory import tune_malloc
 from .metrics import Metrics
 from .middleware import RequestMiddleware
 from .openapi import build_openapi
 from .problems import install_handlers
+from .refresh import TokenRefreshMiddleware
 from .routes import API_VERSION, execution_router, ops_router
 from .settings import Settings
 
@@ -113,6 +117,13 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
         )
         relay_stop = asyncio.Event()
         relay = _start_relay(settings, relay_stop)
+        watcher = (
+            asyncio.create_task(
+                watch_compatibility(app, settings.compatibility_interval, relay_stop)
+            )
+            if settings.compatibility_interval > 0
+            else None
+        )
         metrics: Metrics = app.state.metrics
         refresher = (
             asyncio.create_task(_refresh_pool_metrics(metrics, relay_stop))
@@ -127,6 +138,9 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
                 await relay
             if refresher is not None:
                 await refresher
+            if watcher is not None:
+                await watcher
+            await forward.close(app)
             if owned:
                 await app.state.client.close()
             metrics.worker_stopped()
@@ -140,10 +154,19 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
     )
     app.state.settings = settings
     app.state.client = client
+    if not settings.insecure_no_auth:
+        # keys are read (a JWKS URL fetched) now, not on the first request
+        app.state.token_cache = TokenCache(settings)
     app.state.metrics = Metrics(lambda: _pool_stats(app))
     app.include_router(execution_router)
     app.include_router(ops_router)
     install_handlers(app)
+    forward.install(app)
+    refresh_signer = (
+        make_signer(settings) if settings.token_refresh and not settings.insecure_no_auth else None
+    )
+    app.add_middleware(TokenRefreshMiddleware, signer=refresh_signer, metrics=app.state.metrics)
+    app.add_middleware(CompatibilityGate, state=app.state, retry_after=settings.retry_after)
     app.state.body_budget = BodyBudget(settings.body_memory_bytes)
     app.add_middleware(
         RequestMiddleware,

@@ -1,10 +1,12 @@
 """Bearer-JWT authentication of the execution routes: one token per task instance.
 
 A request is allowed when its `Authorization: Bearer <jwt>` token verifies (signature with
-TISTATE_JWT_SECRET using one of the configured HMAC algorithms, `exp`, and the configured audience
-and issuer) and its `sub` equals the task-instance id in the path. Any token problem answers 401
-with a `reason`; a valid token for another task instance answers 403 (as Airflow does). Tokens and
-secrets are never logged or echoed.
+TISTATE_JWT_SECRET using one of the configured HMAC algorithms, or with a public key: a PEM file,
+the public half of Airflow's private key, or a JWKS; `exp` with the leeway; one of the configured
+audiences; the issuer when configured), its scope is `execution` (a missing scope is one, as in
+Airflow) and its `sub` equals the task-instance id in the path. Any token problem answers 401 with
+a `reason`; a valid token for another task instance, or a `workload` token (Airflow accepts those
+on `/run` only), answers 403 (as Airflow does). Tokens and secrets are never logged or echoed.
 
 Verified tokens are cached (`TokenCache`, bounded LRU keyed by the token string): a task instance
 presents one token for its run, heartbeats and state update, and PyJWT's verification costs ~90 µs
@@ -22,13 +24,16 @@ from uuid import UUID
 
 from fastapi import Request
 
-from ..tokens import TokenError, verify
+from ..tokens import DEFAULT_SCOPE, KeySet, Signer, TokenError, Verifier, check_scope, verify
 from .problems import HTTPProblem
 from .settings import Settings
 
-__all__ = ["TokenCache", "authenticate", "require_ti_token"]
+__all__ = ["TokenCache", "authenticate", "make_signer", "make_verifier", "require_ti_token"]
 
 log = logging.getLogger("tistate.http")
+#: the algorithms accepted with the shared secret unless configured: Airflow's default (HS512)
+#: and `tistate token mint`'s (HS256)
+SERVED_HMAC = ("HS256", "HS512")
 _BEARER = {"WWW-Authenticate": 'Bearer realm="tistate"'}
 
 
@@ -52,6 +57,44 @@ class _Verified(NamedTuple):
     valid_until: float
 
 
+def make_verifier(settings: Settings) -> Verifier:
+    """How these settings verify tokens: Airflow's order (a JWKS, else the private key's public
+    half, else a public key file, else the shared secret)."""
+    keys: KeySet | None = None
+    if settings.jwt_jwks_url:
+        keys = KeySet.from_jwks(settings.jwt_jwks_url)
+    elif settings.jwt_private_key_path:
+        keys = KeySet.from_pem(settings.jwt_private_key_path)
+    elif settings.jwt_public_key_path:
+        keys = KeySet.from_pem(settings.jwt_public_key_path)
+    return Verifier(
+        secret=None if keys is not None else settings.jwt_secret,
+        keys=keys,
+        algorithms=settings.jwt_algorithms or (None if keys is not None else SERVED_HMAC),
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        leeway=settings.jwt_leeway,
+    )
+
+
+def make_signer(settings: Settings) -> Signer | None:
+    """How refreshed tokens are signed (as Airflow's JWTGenerator): the private key when one is
+    configured, else the secret; None when neither (public keys only: no refresh)."""
+    common: dict[str, Any] = {
+        "kid": settings.jwt_kid,
+        "valid_for": settings.jwt_expiration_time,
+        "audience": settings.jwt_audience,
+        "issuer": settings.jwt_issuer,
+    }
+    first = settings.jwt_algorithms[0] if settings.jwt_algorithms else None
+    if settings.jwt_private_key_path:
+        return Signer.for_private_key(settings.jwt_private_key_path, algorithm=first, **common)
+    if settings.jwt_secret and not settings.has_keys:
+        algorithm = first if first and first.startswith("HS") else "HS512"
+        return Signer.for_secret(settings.jwt_secret, algorithm=algorithm, **common)
+    return None
+
+
 class TokenCache:
     """Tokens `verify` accepted, with the time window in which it would still accept them."""
 
@@ -59,6 +102,7 @@ class TokenCache:
         self.settings = settings
         self.size = size
         self._entries: dict[str, _Verified] = {}
+        self.verifier = make_verifier(settings)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -70,14 +114,15 @@ class TokenCache:
             self._entries[token] = entry  # most recently used last
             return entry
         settings = self.settings
-        assert settings.jwt_secret is not None
+        v = self.verifier
         claims = verify(
             token,
-            secret=settings.jwt_secret,
-            algorithms=settings.jwt_algorithms,
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            leeway=settings.jwt_leeway,
+            secret=v.secret,
+            keys=v.keys,
+            algorithms=v.algorithms,
+            audience=v.audience,
+            issuer=v.issuer,
+            leeway=v.leeway,
         )
         entry = _Verified(claims, _subject(claims), *_window(claims, settings.jwt_leeway))
         entries = self._entries
@@ -120,7 +165,7 @@ def authenticate(
 ) -> dict[str, Any]:
     """The verified claims for this task instance, or HTTPProblem (401/403)."""
     token = _bearer(authorization)
-    if settings.jwt_secret is None:  # Settings refuses this unless insecure_no_auth
+    if settings.jwt_secret is None and not settings.has_keys:  # refused unless insecure_no_auth
         raise _unauthorized("no_secret", "the service has no JWT secret configured")
     if cache is None:
         cache = TokenCache(settings, size=1)
@@ -134,6 +179,10 @@ def authenticate(
             "forbidden",
             "the token's subject is not this task instance",
         )
+    try:
+        check_scope(entry.claims, (DEFAULT_SCOPE,))
+    except TokenError as exc:
+        raise HTTPProblem(403, exc.reason, exc.message) from None
     return entry.claims
 
 

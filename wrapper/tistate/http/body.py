@@ -150,19 +150,29 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-async def parse_body(request: Request, adapter: TypeAdapter[T], limit: int) -> T:
-    """The body validated by `adapter`; FastAPI's 422 (RequestValidationError), 413 or 503."""
+async def parse_body(
+    request: Request,
+    adapter: TypeAdapter[T],
+    limit: int,
+    on_invalid: Callable[[bytearray], Exception | None] | None = None,
+) -> T:
+    """The body validated by `adapter`; FastAPI's 422 (RequestValidationError), 413 or 503.
+    `on_invalid(raw)` may name another exception to raise for an invalid body instead of 422."""
     raw = await read_body(request, limit, request.app.state.body_budget)
     if not raw:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
+    instead: Exception | None = None
     try:
         return adapter.validate_json(raw)
     except ValidationError as exc:
-        errors = _errors(exc)
+        instead = on_invalid(raw) if on_invalid is not None else None
+        errors = _errors(exc) if instead is None else []
     # raised outside the except clause: the ValidationError (which holds the parsed input) is not
     # kept alive as the new exception's __context__
+    if instead is not None:
+        raise instead
     raise RequestValidationError(errors)
 
 

@@ -125,6 +125,17 @@ class Metrics:
             ["error"],
             registry=r,
         )
+        self.tokens_refreshed = Counter(
+            "tistate_tokens_refreshed",
+            "Execution tokens re-issued near expiry (Refreshed-API-Token)",
+            registry=r,
+        )
+        self.forwarded = Counter(
+            "tistate_forwarded_requests",
+            "Requests forwarded to Airflow's API server (awaiting_input), by status",
+            ["status"],
+            registry=r,
+        )
         # Labelled children by label values: .labels() validates and locks on every call.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._transition_children: dict[tuple[str, bool], Counter] = {}
@@ -162,6 +173,12 @@ class Metrics:
             self.lock_timeouts.inc()
         if isinstance(exc, RetryableError):
             self.retryable.labels(exc.default_reason).inc()
+
+    def observe_token_refresh(self) -> None:
+        self.tokens_refreshed.inc()
+
+    def observe_forward(self, status: int) -> None:
+        self.forwarded.labels(str(status)).inc()
 
     def observe_rejection(self, reason: str) -> None:
         self.rejected.labels(reason).inc()

@@ -24,9 +24,11 @@ from .. import migrate, models
 from ..client import AsyncClient, check_schema_version
 from .auth import authenticate, require_ti_token, token_cache
 from .body import HEARTBEAT, RUN, SKIP_DOWNSTREAM, STATE_UPDATE, json_body, parse_body
+from .compat import record
+from .forward import ForwardToAirflowError, forwarded_state
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .openapi import body_schema
-from .problems import ErrorBody, ValidationErrorBody
+from .problems import ErrorBody, HTTPProblem, ValidationErrorBody
 from .settings import Settings
 
 __all__ = ["API_VERSION", "execution_router", "ops_router"]
@@ -67,15 +69,37 @@ Client = Annotated[AsyncClient, Depends(_client)]
 Config = Annotated[Settings, Depends(_settings)]
 Meter = Annotated[Metrics, Depends(_metrics)]
 
-#: json_body dependency -> its adapter, for the fast path
-_BODIES: dict[Callable[..., Any], TypeAdapter[Any]] = {}
+#: body dependency -> how the fast path parses it: (request, limit) -> payload
+Parser = Callable[[Request, int], Coroutine[Any, Any, Any]]
+_BODIES: dict[Callable[..., Any], Parser] = {}
 
 
 def _body(adapter: TypeAdapter[Any]) -> Any:
     """`Depends(json_body(adapter))`, registered for ExecutionRoute's fast path."""
     dependency = json_body(adapter)
-    _BODIES[dependency] = adapter
+
+    async def parse(request: Request, limit: int) -> Any:
+        return await parse_body(request, adapter, limit)
+
+    _BODIES[dependency] = parse
     return Depends(dependency)
+
+
+def _forward_to_airflow(raw: bytearray) -> Exception | None:
+    return ForwardToAirflowError(bytes(raw)) if forwarded_state(raw) else None
+
+
+async def _parse_state(request: Request, limit: int) -> models.TIStateUpdate:
+    """The state update; a body tistate does not implement but Airflow does (awaiting_input)
+    raises ForwardToAirflowError (answered by Airflow's API server), never 422."""
+    return await parse_body(request, STATE_UPDATE, limit, on_invalid=_forward_to_airflow)
+
+
+async def _state_body(request: Request) -> models.TIStateUpdate:
+    return await _parse_state(request, request.app.state.settings.max_body_bytes)
+
+
+_BODIES[_state_body] = _parse_state
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -113,7 +137,7 @@ def _direct_handler(route: APIRoute, generic: Handler) -> Handler | None:
         or dependant.body_params
     ):
         return None
-    adapter: TypeAdapter[Any] | None = None
+    adapter: Parser | None = None
     provided: list[str] = []
     for sub in dependant.dependencies:
         if sub.call in (require_ti_token, _api_version) and sub.name is None:
@@ -152,7 +176,7 @@ def _direct_handler(route: APIRoute, generic: Handler) -> Handler | None:
             )
         kwargs: dict[str, Any] = {"task_instance_id": UUID(ti_id)}
         if adapter is not None:
-            kwargs["payload"] = await parse_body(request, adapter, settings.max_body_bytes)
+            kwargs["payload"] = await adapter(request, settings.max_body_bytes)
         for name in wants:
             kwargs[name] = getattr(state, name)
         response: Response = await endpoint(**kwargs)
@@ -208,7 +232,7 @@ def _state_answer(result: models.StateUpdateResult, metrics: Metrics) -> Respons
 )
 async def ti_update_state(
     task_instance_id: UUID,
-    payload: Annotated[models.TIStateUpdate, _body(STATE_UPDATE)],
+    payload: Annotated[models.TIStateUpdate, Depends(_state_body)],
     client: Client,
     settings: Config,
     metrics: Meter,
@@ -286,13 +310,25 @@ async def health() -> dict[str, str]:
 
 @ops_router.get(
     "/ready",
-    summary="The database is reachable and its schema is current",
+    summary="The database is reachable, its schema current, and tistate can run safely on it",
+    description="503 when the schema is missing or outdated, or when "
+    "tistate.compatibility_problems() is not empty (Airflow mode: an Airflow revision tistate "
+    "does not know, a changed column, a missing grant), with the problems in `detail`.",
     responses={503: {"model": ErrorBody}},
 )
-async def ready(client: Client) -> dict[str, Any]:
+async def ready(request: Request, client: Client) -> dict[str, Any]:
     version = await client.schema_version()
     expected = migrate.latest_version()
     check_schema_version(version, expected)
+    problems = await client.compatibility_problems()
+    record(request.app, problems)  # the gate of the execution routes follows /ready at once
+    if problems:
+        raise HTTPProblem(
+            503,
+            "incompatible",
+            "tistate cannot run safely on this database: " + "; ".join(problems),
+            problems=problems,
+        )
     return {"status": "ready", "schema_version": version, "expected_schema_version": expected}
 
 

@@ -1,4 +1,6 @@
-"""Settings of the HTTP service: command-line options, then TISTATE_* variables, then defaults.
+"""Settings of the HTTP service: command-line options, then TISTATE_* variables, then Airflow's own
+variables (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, AIRFLOW__API_AUTH__JWT_SECRET, ...:
+`AIRFLOW_NAMES`), then defaults, so an Airflow deployment's configuration works as it is.
 
 Every limit that keeps the service bounded lives here, so one place says how much the process may
 hold at once: `pool_size` database connections (fixed: min = max), at most `pool_max_waiting`
@@ -10,17 +12,48 @@ by `lock_timeout` inside the SQL functions.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..tokens import ALGORITHMS, DEFAULT_AUDIENCE
+from ..tokens import ASYMMETRIC_ALGORITHMS, DEFAULT_AUDIENCE, HMAC_ALGORITHMS
 from .budget import BYTE_COST, read_charge
 
-__all__ = ["DEFAULT_AUDIENCE", "SUPPORTED_ALGORITHMS", "Settings"]
+__all__ = ["AIRFLOW_NAMES", "DEFAULT_AUDIENCE", "SUPPORTED_ALGORITHMS", "Settings", "libpq_url"]
 
-#: The only algorithms accepted (HMAC); `none` and asymmetric algorithms are refused.
-SUPPORTED_ALGORITHMS = ALGORITHMS
+#: The algorithms a token may use (never `none`): HMAC with the secret, the others with a key.
+SUPPORTED_ALGORITHMS = HMAC_ALGORITHMS + ASYMMETRIC_ALGORITHMS
+
+#: Airflow's variable read when the TISTATE_ one is unset: (TISTATE_ name, Airflow's name).
+AIRFLOW_NAMES: tuple[tuple[str, str], ...] = (
+    ("TISTATE_DATABASE_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"),
+    ("TISTATE_JWT_SECRET", "AIRFLOW__API_AUTH__JWT_SECRET"),
+    ("TISTATE_JWT_ALGORITHMS", "AIRFLOW__API_AUTH__JWT_ALGORITHM"),
+    ("TISTATE_JWT_ISSUER", "AIRFLOW__API_AUTH__JWT_ISSUER"),
+    ("TISTATE_JWT_LEEWAY", "AIRFLOW__API_AUTH__JWT_LEEWAY"),
+    ("TISTATE_JWT_KID", "AIRFLOW__API_AUTH__JWT_KID"),
+    ("TISTATE_JWT_PRIVATE_KEY_PATH", "AIRFLOW__API_AUTH__JWT_PRIVATE_KEY_PATH"),
+    ("TISTATE_JWT_JWKS_URL", "AIRFLOW__API_AUTH__TRUSTED_JWKS_URL"),
+    ("TISTATE_JWT_AUDIENCE", "AIRFLOW__EXECUTION_API__JWT_AUDIENCE"),
+    ("TISTATE_JWT_EXPIRATION_TIME", "AIRFLOW__EXECUTION_API__JWT_EXPIRATION_TIME"),
+)
+
+_SQLALCHEMY_POSTGRES = re.compile(r"^postgres(?:ql)?(?:\+[A-Za-z0-9_]+)?://")
+
+
+def libpq_url(url: str) -> str:
+    """A libpq URL from an SQLAlchemy PostgreSQL URL (postgresql+psycopg2://... as Airflow's
+    sql_alchemy_conn): the driver suffix dropped; anything but PostgreSQL is refused."""
+    if not _SQLALCHEMY_POSTGRES.match(url):
+        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        raise ValueError(f"the database URL must be PostgreSQL (postgresql://...), not {scheme!r}")
+    return _SQLALCHEMY_POSTGRES.sub("postgresql://", url, count=1)
+
+
+def _algorithms(raw: str) -> tuple[str, ...]:
+    names = [a.strip() for a in raw.split(",") if a.strip()]
+    return tuple("EdDSA" if n.lower() == "eddsa" else n.upper() for n in names)
 
 
 def _env_bool(value: str) -> bool:
@@ -93,12 +126,36 @@ class Settings:
 
     # --- auth -------------------------------------------------------------------------------
     jwt_secret: str | None = field(default=None, repr=False)
-    jwt_algorithms: tuple[str, ...] = ("HS256", "HS512")
+    #: accepted algorithms; None: HS256 and HS512 with the secret, the key's own with a key
+    jwt_algorithms: tuple[str, ...] | None = None
+    #: accepted audiences, comma-separated (any one); the first is put in refreshed tokens
     jwt_audience: str | None = DEFAULT_AUDIENCE
     jwt_issuer: str | None = None
-    #: seconds of clock skew tolerated on exp/nbf/iat
-    jwt_leeway: float = 0.0
+    #: seconds of clock skew tolerated on exp/nbf/iat (Airflow's [api_auth] jwt_leeway)
+    jwt_leeway: float = 10.0
+    #: PEM public key (or certificate-less private key) tokens are verified with
+    jwt_public_key_path: str | None = None
+    #: PEM private key (Airflow's jwt_private_key_path): verifies tokens and signs refreshed ones
+    jwt_private_key_path: str | None = None
+    #: JWKS file or http(s) URL of trusted public keys (Airflow's trusted_jwks_url)
+    jwt_jwks_url: str | None = None
+    #: `kid` of refreshed tokens (Airflow's jwt_kid; default: "not-used" or the key's thumbprint)
+    jwt_kid: str | None = None
+    #: lifetime of a refreshed token in seconds (Airflow's [execution_api] jwt_expiration_time)
+    jwt_expiration_time: float = 600.0
+    #: re-issue execution tokens near expiry in Refreshed-API-Token (as Airflow's API server)
+    token_refresh: bool = True
     insecure_no_auth: bool = False
+
+    # --- Airflow ----------------------------------------------------------------------------
+    #: Airflow's API server (not the proxy), where state updates tistate does not implement
+    #: (awaiting_input) are forwarded, e.g. http://airflow-api:8080
+    airflow_api_url: str | None = None
+    #: seconds a forwarded request may take
+    forward_timeout: float = 30.0
+    #: seconds between two checks of tistate.compatibility_problems() while serving (0: none);
+    #: while it finds problems, execution requests answer 503 (no write)
+    compatibility_interval: float = 30.0
 
     # --- operations -------------------------------------------------------------------------
     #: seconds in-flight requests get to finish after SIGTERM
@@ -130,16 +187,26 @@ class Settings:
             raise ValueError("max_header_bytes must be at least 1024")
         if self.header_timeout <= 0 or self.body_timeout <= 0:
             raise ValueError("header_timeout and body_timeout must be positive")
-        bad = [alg for alg in self.jwt_algorithms if alg not in SUPPORTED_ALGORITHMS]
-        if bad or not self.jwt_algorithms:
+        if self.jwt_algorithms is not None:
+            bad = [alg for alg in self.jwt_algorithms if alg not in SUPPORTED_ALGORITHMS]
+            if bad or not self.jwt_algorithms:
+                raise ValueError(
+                    f"unsupported JWT algorithm(s) {bad}: use {', '.join(SUPPORTED_ALGORITHMS)}"
+                )
+        if self.jwt_expiration_time <= 0:
+            raise ValueError("jwt_expiration_time must be positive")
+        if not self.insecure_no_auth and not (self.jwt_secret or self.has_keys):
             raise ValueError(
-                f"unsupported JWT algorithm(s) {bad}: use {', '.join(SUPPORTED_ALGORITHMS)}"
+                "TISTATE_JWT_SECRET is not set (nor AIRFLOW__API_AUTH__JWT_SECRET, nor a key: "
+                "TISTATE_JWT_PUBLIC_KEY_PATH, TISTATE_JWT_PRIVATE_KEY_PATH, TISTATE_JWT_JWKS_URL): "
+                "set one (tokens are signed with it) or run with --insecure-no-auth for a "
+                "local demo"
             )
-        if not self.insecure_no_auth and not self.jwt_secret:
-            raise ValueError(
-                "TISTATE_JWT_SECRET is not set: set it (tokens are signed with it) "
-                "or run with --insecure-no-auth for a local demo"
-            )
+
+    @property
+    def has_keys(self) -> bool:
+        """Tokens are verified with public keys (not the shared secret)."""
+        return bool(self.jwt_public_key_path or self.jwt_private_key_path or self.jwt_jwks_url)
 
     @property
     def admission_limit(self) -> int:
@@ -180,17 +247,43 @@ class Settings:
         take("TISTATE_NOTIFY_EVENTS", "notify_events", str)
         take("TISTATE_RELAY_INTERVAL", "relay_interval", float)
         take("TISTATE_JWT_SECRET", "jwt_secret")
-        take(
-            "TISTATE_JWT_ALGORITHMS",
-            "jwt_algorithms",
-            lambda raw: tuple(a.strip().upper() for a in raw.split(",") if a.strip()),
-        )
+        take("TISTATE_JWT_ALGORITHMS", "jwt_algorithms", _algorithms)
         take("TISTATE_JWT_AUDIENCE", "jwt_audience")
         take("TISTATE_JWT_ISSUER", "jwt_issuer")
         take("TISTATE_JWT_LEEWAY", "jwt_leeway", float)
+        take("TISTATE_JWT_PUBLIC_KEY_PATH", "jwt_public_key_path")
+        take("TISTATE_JWT_PRIVATE_KEY_PATH", "jwt_private_key_path")
+        take("TISTATE_JWT_JWKS_URL", "jwt_jwks_url")
+        take("TISTATE_JWT_KID", "jwt_kid")
+        take("TISTATE_JWT_EXPIRATION_TIME", "jwt_expiration_time", float)
+        take("TISTATE_TOKEN_REFRESH", "token_refresh", _env_bool)
+        take("TISTATE_AIRFLOW_API_URL", "airflow_api_url")
+        take("TISTATE_FORWARD_TIMEOUT", "forward_timeout", float)
+        take("TISTATE_COMPATIBILITY_INTERVAL", "compatibility_interval", float)
         take("TISTATE_INSECURE_NO_AUTH", "insecure_no_auth", _env_bool)
         take("TISTATE_GRACEFUL_TIMEOUT", "graceful_timeout", float)
         take("TISTATE_LOG_LEVEL", "log_level")
+        # Airflow's own names, for what the TISTATE_ variables left unset
+        explicit = {k for k, v in overrides.items() if v is not None}
+        fallbacks: dict[str, tuple[str, Any]] = {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": ("database_url", libpq_url),
+            "AIRFLOW__API_AUTH__JWT_SECRET": ("jwt_secret", str),
+            "AIRFLOW__API_AUTH__JWT_ALGORITHM": ("jwt_algorithms", _algorithms),
+            "AIRFLOW__API_AUTH__JWT_ISSUER": ("jwt_issuer", str),
+            "AIRFLOW__API_AUTH__JWT_LEEWAY": ("jwt_leeway", float),
+            "AIRFLOW__API_AUTH__JWT_KID": ("jwt_kid", str),
+            "AIRFLOW__API_AUTH__JWT_PRIVATE_KEY_PATH": ("jwt_private_key_path", str),
+            "AIRFLOW__API_AUTH__TRUSTED_JWKS_URL": ("jwt_jwks_url", str),
+            "AIRFLOW__EXECUTION_API__JWT_AUDIENCE": ("jwt_audience", str),
+            "AIRFLOW__EXECUTION_API__JWT_EXPIRATION_TIME": ("jwt_expiration_time", float),
+        }
+        for name, (key, convert) in fallbacks.items():
+            raw = env.get(name)
+            if key in values or key in explicit or raw is None or raw.strip() == "":
+                continue
+            if key == "jwt_algorithms" and raw.strip().upper() == "GUESS":
+                continue  # Airflow's default: HS512 for a secret, the key's own for a key
+            values[key] = convert(raw.strip())
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
