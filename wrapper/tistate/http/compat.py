@@ -11,12 +11,13 @@ while problems are known, every execution request is answered 503 (Retry-After, 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .middleware import send_unavailable
 
 __all__ = ["CompatibilityGate", "watch_compatibility"]
 
@@ -63,24 +64,12 @@ class CompatibilityGate:
         if not problems or scope["type"] != "http" or not scope["path"].startswith(_PREFIX):
             await self.app(scope, receive, send)
             return
-        body = json.dumps(
+        await send_unavailable(
+            send,
             {
-                "detail": {
-                    "reason": "incompatible",
-                    "message": "tistate cannot run safely on this database: " + "; ".join(problems),
-                    "problems": problems,
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(self.retry_after).encode()),
-                ],
-            }
+                "reason": "incompatible",
+                "message": "tistate cannot run safely on this database: " + "; ".join(problems),
+                "problems": problems,
+            },
+            self.retry_after,
         )
-        await send({"type": "http.response.body", "body": body})

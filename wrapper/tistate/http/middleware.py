@@ -137,26 +137,31 @@ class RequestMiddleware:
             )
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
+        await send_unavailable(
+            send,
             {
-                "detail": {
-                    "reason": "overloaded",
-                    "message": "the service is at its admission limit; retry later",
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(self.retry_after).encode()),
-                ],
-            }
+                "reason": "overloaded",
+                "message": "the service is at its admission limit; retry later",
+            },
+            self.retry_after,
         )
-        await send({"type": "http.response.body", "body": body})
+
+
+async def send_unavailable(send: Send, detail: dict[str, Any], retry_after: int) -> None:
+    """A 503 with Retry-After and `{"detail": ...}`, straight from ASGI middleware."""
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(retry_after).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _client(scope: Scope) -> str | None:
