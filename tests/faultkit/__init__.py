@@ -564,7 +564,8 @@ def tistate_tables(conn: psycopg.Connection[Any]) -> list[str]:
     return [
         row[0]
         for row in conn.execute(
-            "SELECT c.oid::regclass::text FROM pg_class AS c"
+            # Qualified whatever the search_path (regclass::text would drop a visible schema).
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class AS c"
             " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
             " WHERE c.relkind IN ('r', 'p') AND (n.nspname = 'tistate' OR n.nspname = 'public'"
             "   AND c.relname IN (SELECT table_name FROM tistate.airflow_column))"
@@ -591,7 +592,7 @@ def table_snapshot(conn: psycopg.Connection[Any], *, sequences: bool = False) ->
         snap[table] = sorted(row[0] for row in rows)
     if sequences:
         for (name,) in conn.execute(
-            "SELECT c.oid::regclass::text FROM pg_class AS c"
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class AS c"
             " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
             " WHERE c.relkind = 'S' AND n.nspname IN ('tistate', 'public') ORDER BY 1"
         ).fetchall():
