@@ -234,6 +234,9 @@ def airflow_oom(
     pool_size: Annotated[int, typer.Option(help="tistate serve's TISTATE_POOL_SIZE")] = 16,
     out: Annotated[Path | None, typer.Option(help="JSON-lines file of the results")] = None,
     keep: Annotated[bool, typer.Option(help="keep the database and the temp folder")] = False,
+    fresh_servers: Annotated[
+        bool, typer.Option(help="restart the servers before every measurement (RSS per run)")
+    ] = True,
 ) -> None:
     """The OOM scenario on an Airflow 3.3 database: Airflow's API server alone against nginx +
     tistate serve in front of it (same database, DAGs, Airflow-minted tokens)."""
@@ -249,6 +252,7 @@ def airflow_oom(
         pool_size=pool_size,
         out=out,
         keep=keep,
+        fresh_servers=fresh_servers,
     )
     print(table(results))
 

@@ -505,28 +505,39 @@ http {{
 # --- one measurement -----------------------------------------------------------------------------
 
 
-def verify(world: World, run_id: str, done_map_indexes: set[int]) -> dict[str, Any]:
+def verify(world: World, run_id: str, done_map_indexes: set[int], started: float) -> dict[str, Any]:
     with psycopg.connect(world.dsn) as conn:
-        states = dict(
-            conn.execute(
+        last = conn.execute(
+            """SELECT extract(epoch FROM max(updated_at)) FROM task_instance
+                WHERE dag_id = %s AND run_id = %s AND map_index >= 0 AND state = 'success'""",
+            (PRODUCER, run_id),
+        ).fetchone()
+        states: dict[str, int] = {
+            str(k): int(v)
+            for k, v in conn.execute(
                 """SELECT coalesce(state, 'none'), count(*) FROM task_instance
                     WHERE dag_id = %s AND run_id = %s AND map_index >= 0 GROUP BY 1""",
                 (PRODUCER, run_id),
             ).fetchall()
-        )
-        per_ti = dict(
-            conn.execute(
+        }
+        per_ti: dict[int, int] = {
+            int(k): int(v)
+            for k, v in conn.execute(
                 """SELECT source_map_index, count(*) FROM asset_event
                     WHERE source_dag_id = %s AND source_run_id = %s GROUP BY 1""",
                 (PRODUCER, run_id),
             ).fetchall()
-        )
+        }
     success = int(states.get("success", 0))
+    span = float(last[0]) - started if last and last[0] is not None else None
     rows = sum(int(v) for v in per_ti.values())
     lost = sum(max(0, EVENTS_PER_TI - int(per_ti.get(m, 0))) for m in done_map_indexes)
     dup = sum(max(0, int(v) - EVENTS_PER_TI) for v in per_ti.values())
     return {
         "ti_states": {str(k): int(v) for k, v in states.items()},
+        # what the server committed, acknowledged or not: successes / (last commit - load start)
+        "db_commit_span_s": round(span, 2) if span else None,
+        "db_completions_per_s": round(success / span, 1) if span else None,
         "asset_event_rows": rows,
         "expected_events": EVENTS_PER_TI * len(done_map_indexes),
         "lost_events": lost,
@@ -570,12 +581,13 @@ def measure(
         return None if row is None else str(row[0])
 
     log(f"{system} C={concurrency}: {len(jobs)} task instances of {run_id}")
+    started = time.time()
     with RssSampler(pids) as sampler:
         result = asyncio.run(load.run_load(cfg, jobs, db_state))
     rss = sampler.summary()
     summary = load.summarise(result, len(jobs))
     time.sleep(1.0)  # let in-flight transactions of abandoned attempts end
-    checked = verify(world, run_id, set(result.done))
+    checked = verify(world, run_id, set(result.done), started)
     out = {
         "system": system,
         "concurrency": concurrency,
@@ -604,6 +616,7 @@ def run(
     pool_size: int,
     out: Path | None,
     keep: bool = False,
+    fresh_servers: bool = True,
 ) -> list[dict[str, Any]]:
     """Build the world, then measure systems x concurrency x reps (systems alternate)."""
     root = Path(tempfile.mkdtemp(prefix="tistate_airflow_oom_"))
@@ -617,14 +630,17 @@ def run(
     try:
         world, run_ids = build_world(root, n, len(plan))
         start_airflow_api(world)
-        if "tistate" in systems:
-            start_tistate(world, pool_size)
         meta = {"machine": machine(), "n": n, "events_per_ti": EVENTS_PER_TI}
         for (rep, c, system), run_id in zip(plan, run_ids, strict=True):
-            if world.processes["api-server"].poll() is not None:
-                log("Airflow's API server is gone: restarting it for the next measurement")
-                world.processes.pop("api-server")
+            alive = all(p.poll() is None for p in world.processes.values())
+            missing = "tistate" in systems and "tistate" not in world.processes
+            if fresh_servers or not alive or missing:
+                # every measurement starts from fresh servers: RSS growth is the run's own
+                for name in ("nginx", "tistate", "api-server"):
+                    world.stop(name)
                 start_airflow_api(world)
+                if "tistate" in systems:
+                    start_tistate(world, pool_size)
             result = measure(world, system, run_id, c, time_limit)
             result.update({"rep": rep, **meta})
             results.append(result)
@@ -651,15 +667,19 @@ def table(results: Sequence[dict[str, Any]]) -> str:
     for r in results:
         groups.setdefault((r["concurrency"], r["system"]), []).append(r)
     lines = [
-        "| C | system | runs | done | completions/s | p50 ms | p99 ms | lost events "
-        "(Airflow's count) | state 5xx + timeouts + conn. errors | retries | RSS MiB "
-        "before -> peak (growth), per server |",
-        "|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---|",
+        "| C | system | runs | done (client) | completions/s | committed/s (database) | "
+        "p50 ms | p99 ms | lost events (Airflow's count) | "
+        "state 5xx + timeouts + conn. errors | retries | "
+        "RSS MiB before -> peak (growth), per server |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
     ]
 
     def med(rows: list[dict[str, Any]], get: Callable[[dict[str, Any]], Any]) -> float:
         vals = [v for v in (get(r) for r in rows) if v is not None]
         return float(median(vals)) if vals else float("nan")
+
+    def rss_of(name: str, key: str) -> Callable[[dict[str, Any]], Any]:
+        return lambda r: r["rss"][name][key]
 
     for (c, system), rows in sorted(groups.items()):
         errors = med(
@@ -669,15 +689,16 @@ def table(results: Sequence[dict[str, Any]]) -> str:
             ),
         )
         rss = "; ".join(
-            f"{name} {med(rows, lambda r, n=name: r['rss'][n]['before_mib']):.0f} -> "
-            f"{med(rows, lambda r, n=name: r['rss'][n]['peak_mib']):.0f} "
-            f"(+{med(rows, lambda r, n=name: r['rss'][n]['growth_mib']):.0f})"
+            f"{name} {med(rows, rss_of(name, 'before_mib')):.0f} -> "
+            f"{med(rows, rss_of(name, 'peak_mib')):.0f} "
+            f"(+{med(rows, rss_of(name, 'growth_mib')):.0f})"
             for name in rows[0]["rss"]
         )
         lines.append(
             f"| {c} | {system} | {len(rows)} | "
             f"{sum(r['completed'] for r in rows)}/{sum(r['jobs'] for r in rows)} | "
             f"{med(rows, lambda r: r['completions_per_s']):.1f} | "
+            f"{med(rows, lambda r: r['db_completions_per_s']):.1f} | "
             f"{med(rows, lambda r: r['latency_ms']['p50']):,.0f} | "
             f"{med(rows, lambda r: r['latency_ms']['p99']):,.0f} | "
             f"{sum(r['lost_events'] for r in rows)} ({sum(r['airflow_lost_events'] for r in rows)})"
