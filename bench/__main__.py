@@ -224,5 +224,38 @@ def report(
     console.print(f"wrote {doc} and {plot}")
 
 
+@app.command("airflow-oom")
+def airflow_oom(
+    concurrency: Annotated[str, typer.Option("-c", "--concurrency")] = "80,500",
+    n: Annotated[int, typer.Option(help="task instances per run (the mapped task's length)")] = 500,
+    reps: int = 1,
+    systems: str = "airflow,tistate",
+    time_limit: Annotated[float, typer.Option(help="seconds per run at most")] = 240.0,
+    pool_size: Annotated[int, typer.Option(help="tistate serve's TISTATE_POOL_SIZE")] = 16,
+    out: Annotated[Path | None, typer.Option(help="JSON-lines file of the results")] = None,
+    keep: Annotated[bool, typer.Option(help="keep the database and the temp folder")] = False,
+    fresh_servers: Annotated[
+        bool, typer.Option(help="restart the servers before every measurement (RSS per run)")
+    ] = True,
+) -> None:
+    """The OOM scenario on an Airflow 3.3 database: Airflow's API server alone against nginx +
+    tistate serve in front of it (same database, DAGs, Airflow-minted tokens)."""
+    from bench.airflow_oom import run as run_oom
+    from bench.airflow_oom import table
+
+    results = run_oom(
+        _ints(concurrency),
+        n=n,
+        reps=reps,
+        systems=[s for s in systems.split(",") if s],
+        time_limit=time_limit,
+        pool_size=pool_size,
+        out=out,
+        keep=keep,
+        fresh_servers=fresh_servers,
+    )
+    print(table(results))
+
+
 if __name__ == "__main__":
     app()
