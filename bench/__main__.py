@@ -237,6 +237,8 @@ def airflow_oom(
     fresh_servers: Annotated[
         bool, typer.Option(help="restart the servers before every measurement (RSS per run)")
     ] = True,
+    airflow_workers: Annotated[int, typer.Option(help="Airflow's [api] workers")] = 1,
+    tistate_workers: Annotated[int, typer.Option(help="tistate serve --workers")] = 1,
 ) -> None:
     """The OOM scenario on an Airflow 3.3 database: Airflow's API server alone against nginx +
     tistate serve in front of it (same database, DAGs, Airflow-minted tokens)."""
@@ -253,6 +255,8 @@ def airflow_oom(
         out=out,
         keep=keep,
         fresh_servers=fresh_servers,
+        airflow_workers=airflow_workers,
+        tistate_workers=tistate_workers,
     )
     print(table(results))
 

@@ -282,7 +282,7 @@ class World:
             time.sleep(0.5)
 
 
-def build_world(root: Path, n: int, runs: int) -> tuple[World, list[str]]:
+def build_world(root: Path, n: int, runs: int, airflow_workers: int = 1) -> tuple[World, list[str]]:
     """Migrate, install tistate, write and serialize the DAGs, trigger `runs` runs and let the
     scheduler create their task instances (held in `scheduled` by the 0-slot pool)."""
     from tistate import migrate
@@ -323,7 +323,7 @@ def build_world(root: Path, n: int, runs: int) -> tuple[World, list[str]]:
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "100000",
             "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, n)),
             "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
-            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__WORKERS": str(airflow_workers),
             "AIRFLOW__METRICS__STATSD_ON": "False",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
@@ -452,12 +452,13 @@ def start_airflow_api(world: World) -> None:
     world.wait_for(lambda: answers(world.airflow_port, "/execution/health"), "api-server", 180)
 
 
-def start_tistate(world: World, pool_size: int) -> None:
+def start_tistate(world: World, pool_size: int, workers: int = 1) -> None:
     env = dict(world.env)
     env.update(
         {
             "TISTATE_PORT": str(world.tistate_port),
             "TISTATE_POOL_SIZE": str(pool_size),
+            "TISTATE_WORKERS": str(workers),
             "TISTATE_AIRFLOW_API_URL": f"http://127.0.0.1:{world.airflow_port}",
             "TISTATE_LOG_LEVEL": "warning",
             "PYTHONPATH": os.pathsep.join(
@@ -617,6 +618,8 @@ def run(
     out: Path | None,
     keep: bool = False,
     fresh_servers: bool = True,
+    airflow_workers: int = 1,
+    tistate_workers: int = 1,
 ) -> list[dict[str, Any]]:
     """Build the world, then measure systems x concurrency x reps (systems alternate)."""
     root = Path(tempfile.mkdtemp(prefix="tistate_airflow_oom_"))
@@ -628,9 +631,15 @@ def run(
     results: list[dict[str, Any]] = []
     world: World | None = None
     try:
-        world, run_ids = build_world(root, n, len(plan))
+        world, run_ids = build_world(root, n, len(plan), airflow_workers)
         start_airflow_api(world)
-        meta = {"machine": machine(), "n": n, "events_per_ti": EVENTS_PER_TI}
+        meta = {
+            "machine": machine(),
+            "n": n,
+            "events_per_ti": EVENTS_PER_TI,
+            "airflow_workers": airflow_workers,
+            "tistate_workers": tistate_workers,
+        }
         for (rep, c, system), run_id in zip(plan, run_ids, strict=True):
             alive = all(p.poll() is None for p in world.processes.values())
             missing = "tistate" in systems and "tistate" not in world.processes
@@ -640,7 +649,7 @@ def run(
                     world.stop(name)
                 start_airflow_api(world)
                 if "tistate" in systems:
-                    start_tistate(world, pool_size)
+                    start_tistate(world, pool_size, tistate_workers)
             result = measure(world, system, run_id, c, time_limit)
             result.update({"rep": rep, **meta})
             results.append(result)
