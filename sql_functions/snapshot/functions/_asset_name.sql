@@ -1,4 +1,4 @@
--- defined by migration 0003_helpers.sql
+-- defined by migration 0010_payload_rules.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._asset_name(p_value jsonb, p_path text, p_nullable boolean DEFAULT false)
  RETURNS text
@@ -6,17 +6,15 @@ CREATE OR REPLACE FUNCTION tistate._asset_name(p_value jsonb, p_path text, p_nul
  IMMUTABLE
 AS $function$
 DECLARE
-    v_name text := tistate._text(p_value, p_path, 1500, p_nullable);
+    v_problem text := tistate._name_problem(p_value);
 BEGIN
-    IF v_name = '' THEN
-        PERFORM tistate._invalid(p_path, 'must not be empty');
+    IF v_problem IS NOT NULL THEN
+        PERFORM tistate._invalid(p_path, v_problem);
     END IF;
-    -- Names are unique-indexed: a btree entry holds at most about 2700 bytes (PostgreSQL's index
-    -- row limit, SQLSTATE 54000), which 1500 characters of multi-byte text can exceed.
-    IF octet_length(v_name) > 2600 THEN
-        PERFORM tistate._invalid(p_path, 'longer than 2600 bytes');
+    IF NOT p_nullable AND (p_value IS NULL OR jsonb_typeof(p_value) = 'null') THEN
+        PERFORM tistate._invalid(p_path, 'field required');
     END IF;
-    RETURN v_name;
+    RETURN p_value #>> '{}';
 END
 $function$;
 

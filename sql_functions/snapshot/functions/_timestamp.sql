@@ -1,4 +1,4 @@
--- defined by migration 0003_helpers.sql
+-- defined by migration 0010_payload_rules.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._timestamp(p_value jsonb, p_path text, p_nullable boolean DEFAULT false)
  RETURNS timestamp with time zone
@@ -6,14 +6,22 @@ CREATE OR REPLACE FUNCTION tistate._timestamp(p_value jsonb, p_path text, p_null
  STABLE
 AS $function$
 DECLARE
-    v_text text := tistate._text(p_value, p_path, 64, p_nullable);
+    v_problem text := tistate._timestamp_problem(p_value);
+    v_text    text := p_value #>> '{}';
 BEGIN
+    IF v_problem IS NOT NULL THEN
+        PERFORM tistate._invalid(p_path, v_problem);
+    END IF;
     IF v_text IS NULL THEN
+        IF NOT p_nullable THEN
+            PERFORM tistate._invalid(p_path, 'field required');
+        END IF;
         RETURN NULL;
     END IF;
-    -- ISO 8601 with an explicit offset: a naive timestamp would depend on the session's TimeZone.
-    IF v_text !~ '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)$' THEN
-        PERFORM tistate._invalid(p_path, 'must be an ISO 8601 datetime with a timezone offset');
+    -- A value that is certainly a date that exists (no 29 February, offsets up to 14 h) is cast
+    -- directly; anything else is cast in a subtransaction that turns a bad date into TS422.
+    IF v_text ~ '^[1-9]\d{3}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?(?:Z|z|[+-](?:0\d|1[0-4])(?::?[0-5]\d)?)$' THEN
+        RETURN v_text::timestamptz;
     END IF;
     BEGIN
         RETURN v_text::timestamptz;
