@@ -1,4 +1,4 @@
--- defined by migration 0005_state_transitions.sql
+-- defined by migration 0011_success_path.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
  RETURNS tistate.state_update_result
@@ -12,8 +12,7 @@ BEGIN
     v_registered := tistate._register_outlet_events(
         (p_ctx.ti).id, (p_ctx.ti).dag_id, (p_ctx.ti).task_id, (p_ctx.ti).run_id, (p_ctx.ti).map_index,
         (p_ctx.ti).try_number, p_ctx.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-    RETURN tistate._finish_success((p_ctx.ti).id, p_payload, p_now, p_ctx.logical_date, p_ctx.owners,
-                                   v_registered.events, v_registered.event_ids, v_registered.dag_ids);
+    RETURN tistate._finish_success(p_ctx, p_payload, p_now, v_registered.event_ids, v_registered.dag_ids);
 END
 $function$;
 

@@ -1,4 +1,4 @@
--- defined by migration 0005_state_transitions.sql
+-- defined by migration 0011_success_path.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[])
  RETURNS record
@@ -12,6 +12,8 @@ DECLARE
     v_airflow boolean := tistate._is_airflow();
     v_stamp   timestamptz := p_now;
     v_created jsonb;
+    v_queue_asset_ids integer[];
+    v_queue_dag_ids   text[];
 BEGIN
     -- p_outlets and p_events are validated by _normalize_success: arrays of Airflow's AssetProfile
     -- and outlet event objects, read here with Airflow's defaults (absent or null extra = {}).
@@ -143,31 +145,22 @@ BEGIN
             ON CONFLICT DO NOTHING
             RETURNING 1
         ),
-        -- Consumers of the events without a partition key (tistate._consumers_of, inlined).
+        -- Consumers of the events without a partition key (tistate._consumers_of, inlined); their
+        -- queue rows are written after this statement (tistate._queue_rows).
         eligible AS (
             SELECT DISTINCT p.asset_id, c.dag_id
             FROM planned AS p
             CROSS JOIN LATERAL tistate._consumers_of(p.asset_id, p.name, p.uri, p.alias_ids) AS c (dag_id)
             WHERE p.partition_key IS NULL
-        ),
-        -- Sorted by (asset_id, target_dag_id), and only once the alias-asset links are in (the count
-        -- makes it wait for them): every success takes these key locks in the same order, as before,
-        -- so concurrent completions cannot deadlock. A row already queued takes the newer time: the
-        -- scheduler consumes events up to it, so a burst is consumed whole (Airflow keeps the
-        -- first event's time and leaves the rest of the burst behind).
-        queued AS (
-            INSERT INTO asset_dag_run_queue AS q (asset_id, target_dag_id, created_at)
-            SELECT g.asset_id, g.dag_id, v_stamp FROM eligible AS g
-            WHERE (SELECT count(*) FROM new_alias_assets) >= 0
-            ORDER BY g.asset_id, g.dag_id
-            ON CONFLICT (asset_id, target_dag_id) DO UPDATE SET created_at = greatest(q.created_at, excluded.created_at)
         )
         SELECT (SELECT m.found FROM missing AS m),
                (SELECT array_agg(ROW(p.event_id, p.asset_id, p.extra, p.partition_key, p.alias_ids)::tistate._planned_event
                                  ORDER BY p.event_id) FROM planned AS p),
                (SELECT array_agg(p.event_id ORDER BY p.event_id) FROM planned AS p),
-               (SELECT array_agg(DISTINCT g.dag_id::text ORDER BY g.dag_id::text) FROM eligible AS g)
-        INTO v_missing, events, event_ids, dag_ids;
+               (SELECT array_agg(DISTINCT g.dag_id::text ORDER BY g.dag_id::text) FROM eligible AS g),
+               (SELECT array_agg(g.asset_id ORDER BY g.asset_id, g.dag_id) FROM eligible AS g),
+               (SELECT array_agg(g.dag_id::text ORDER BY g.asset_id, g.dag_id) FROM eligible AS g)
+        INTO v_missing, events, event_ids, dag_ids, v_queue_asset_ids, v_queue_dag_ids;
         EXIT WHEN NOT v_missing;
 
         -- First events of an alias or an asset: create the declared aliases that have events, then
@@ -203,7 +196,11 @@ BEGIN
     events := coalesce(events, '{}');
     event_ids := coalesce(event_ids, '{}');
     dag_ids := coalesce(dag_ids, '{}');
+    -- The announcement, then the queue rows last: other successes wait for their locks until this
+    -- transaction commits.
+    PERFORM tistate._notify_events(events, p_ti_id);
+    PERFORM tistate._queue_rows(coalesce(v_queue_asset_ids, '{}'), coalesce(v_queue_dag_ids, '{}'), v_stamp);
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[]) IS 'Insert a success''s asset events, alias-event and alias-asset links and consumer queue rows in one statement (creating aliases and assets first reached through an alias when missing); returns the events, their ids and the consumer dag ids; cost independent of event history';
+COMMENT ON FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[]) IS 'Insert a success''s asset events, producers, alias-event and alias-asset links in one statement (creating aliases and assets first reached through an alias when missing), announce them, then write the consumer queue rows (last: their locks are the contended ones); returns the events, their ids and the consumer dag ids; cost independent of event history';

@@ -1,4 +1,4 @@
--- defined by migration 0005_state_transitions.sql
+-- defined by migration 0011_success_path.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._success_before_lock(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone, p_lock_timeout interval)
  RETURNS tistate.state_update_result
@@ -7,43 +7,35 @@ AS $function$
 DECLARE
     v_seen       tistate._ti_context := tistate._peek_ti(p_ti_id);
     v_registered record;
-    v_started    timestamptz;
-    v_locked     timestamptz;
     v_state      text;
     v_try_number integer;
-    v_logical_date timestamptz;
-    v_owners     text;
+    v_started    timestamptz;
+    v_locked     timestamptz;
     v_result     tistate.state_update_result;
 BEGIN
     -- The row lock is what heartbeats and a worker's retries wait on, so it is taken last: the events,
     -- links and queue rows are written first, in this same transaction, and the row is locked only
-    -- for its own update. If the try is no longer running once locked (a concurrent call won), the
-    -- subtransaction undoes the registration and the caller answers from the locked row.
+    -- for its own update. If the try is no longer running once locked (a concurrent call
+    -- won), the subtransaction undoes the registration and the caller answers from the locked row.
     IF (v_seen.ti).state IS DISTINCT FROM 'running' THEN
         RETURN v_result;
     END IF;
-    PERFORM tistate._set_lock_timeout(p_lock_timeout);
+    PERFORM tistate._set_lock_timeout(p_lock_timeout);  -- the registration may wait too
     BEGIN
         v_registered := tistate._register_outlet_events(
             p_ti_id, (v_seen.ti).dag_id, (v_seen.ti).task_id, (v_seen.ti).run_id, (v_seen.ti).map_index,
             (v_seen.ti).try_number, v_seen.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
+        -- Lock the row alone (bounded by lock_timeout) and re-check that the same try is still
+        -- running: then what the unlocked look read of it, its run and DAG still holds.
         v_started := clock_timestamp();
-        -- Lock the row (bounded by lock_timeout) and re-check that the same try is still running;
-        -- if not, the try changed before it was locked. Two statements, so that lock_held_ms
-        -- starts when the lock is granted, the row update included.
-        SELECT ti.state, ti.try_number, dr.logical_date, d.owners
-        INTO v_state, v_try_number, v_logical_date, v_owners
-        FROM task_instance AS ti
-        JOIN dag_run AS dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
-        JOIN dag AS d ON d.dag_id = ti.dag_id
-        WHERE ti.id = p_ti_id
-        FOR UPDATE OF ti;
+        SELECT ti.state, ti.try_number INTO v_state, v_try_number
+        FROM task_instance AS ti WHERE ti.id = p_ti_id
+        FOR UPDATE;
         v_locked := clock_timestamp();
         IF v_state IS DISTINCT FROM 'running' OR v_try_number IS DISTINCT FROM (v_seen.ti).try_number THEN
             RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
         END IF;
-        v_result := tistate._finish_success(p_ti_id, p_payload, p_now, v_logical_date, v_owners,
-                                            v_registered.events, v_registered.event_ids, v_registered.dag_ids);
+        v_result := tistate._finish_success(v_seen, p_payload, p_now, v_registered.event_ids, v_registered.dag_ids);
         v_result.lock_wait_ms := extract(epoch FROM v_locked - v_started) * 1000;
         v_result.lock_held_ms := extract(epoch FROM clock_timestamp() - v_locked) * 1000;
         RETURN v_result;
