@@ -118,6 +118,33 @@ CREATE TYPE tistate.state_update_result AS (
 COMMENT ON TYPE tistate.state_update_result IS 'Result of ti_update_state: applied=false for the same-state no-op; new_ti_id set on up_for_retry; lock_wait_ms / lock_held_ms time the row lock up to the function''s return (commit adds one WAL flush)';
 
 
+--
+-- Name: ti_state; Type: TYPE; Schema: tistate; Owner: -
+--
+
+CREATE TYPE tistate.ti_state AS ENUM (
+    'scheduled',
+    'queued',
+    'running',
+    'success',
+    'failed',
+    'skipped',
+    'upstream_failed',
+    'removed',
+    'up_for_retry',
+    'up_for_reschedule',
+    'deferred',
+    'restarting'
+);
+
+
+--
+-- Name: TYPE ti_state; Type: COMMENT; Schema: tistate; Owner: -
+--
+
+COMMENT ON TYPE tistate.ti_state IS 'The task-instance states (Airflow''s TaskInstanceState); NULL, shown as none, is no state';
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;

@@ -1,4 +1,4 @@
--- defined by migration 0005_state_transitions.sql
+-- defined by migration 0012_state_names.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._apply_state(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
  RETURNS tistate.state_update_result
@@ -11,7 +11,7 @@ BEGIN
     CASE
         WHEN v_state = 'success' THEN
             RETURN tistate._apply_success(p_ctx, p_payload, p_now);
-        WHEN v_state IN ('failed', 'skipped', 'removed', 'upstream_failed') THEN
+        WHEN v_state = ANY (tistate._terminal_payload_states()) THEN
             RETURN tistate._apply_terminal(p_ctx, p_payload, p_now);
         WHEN v_state = 'up_for_retry' THEN
             RETURN tistate._apply_retry(p_ctx, p_payload, p_now);

@@ -1,4 +1,4 @@
--- defined by migration 0005_state_transitions.sql
+-- defined by migration 0012_state_names.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._fail_fast(p_ctx tistate._ti_context, p_now timestamp with time zone)
  RETURNS integer
@@ -17,7 +17,7 @@ BEGIN
     FROM task_instance AS ti
     WHERE ti.dag_id = (p_ctx.ti).dag_id AND ti.run_id = (p_ctx.ti).run_id
       AND ti.task_id <> (p_ctx.ti).task_id
-      AND (ti.state IS NULL OR ti.state NOT IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed'))
+      AND (ti.state IS NULL OR ti.state <> ALL (tistate._finished_states()))
       AND ti.task_id <> ALL (v_teardown)
     ORDER BY ti.id
     FOR UPDATE OF ti;
@@ -35,7 +35,7 @@ BEGIN
         WHERE old.id = ti.id
           AND old.dag_id = (p_ctx.ti).dag_id AND old.run_id = (p_ctx.ti).run_id
           AND old.task_id <> (p_ctx.ti).task_id
-          AND (old.state IS NULL OR old.state NOT IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed'))
+          AND (old.state IS NULL OR old.state <> ALL (tistate._finished_states()))
           AND old.task_id <> ALL (v_teardown)
         RETURNING ti.id, ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, ti.state, old.state AS old_state
     ),

@@ -1,4 +1,4 @@
--- defined by migration 0005_state_transitions.sql
+-- defined by migration 0012_state_names.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._normalize_state_payload(p_payload jsonb)
  RETURNS jsonb
@@ -14,7 +14,7 @@ BEGIN
     END IF;
     v_state := tistate._payload_state(p_payload);
     CASE
-        WHEN v_state IN ('failed', 'skipped', 'removed', 'upstream_failed') THEN
+        WHEN v_state = ANY (tistate._terminal_payload_states()) THEN
             RETURN tistate._normalize_terminal(p_payload);
         WHEN v_state = 'up_for_retry' THEN
             RETURN tistate._normalize_retry(p_payload);

@@ -1,4 +1,4 @@
--- defined by migration 0005_state_transitions.sql
+-- defined by migration 0012_state_names.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._payload_state(p_payload jsonb)
  RETURNS text
@@ -12,8 +12,8 @@ BEGIN
         PERFORM tistate._invalid('', 'the payload must be a JSON object');
     END IF;
     v_state := tistate._text(p_payload -> 'state', 'state', 20, false);
-    IF v_state NOT IN ('success', 'failed', 'skipped', 'removed', 'upstream_failed', 'up_for_retry',
-                       'up_for_reschedule', 'deferred', 'scheduled', 'queued', 'restarting') THEN
+    -- Any state but running (a worker moves its try out of running).
+    IF v_state = 'running' OR v_state <> ALL (tistate._states()) THEN
         PERFORM tistate._invalid('state', format('%s is not a state a task instance can be updated to', v_state));
     END IF;
     RETURN v_state;

@@ -1,4 +1,4 @@
--- defined by migration 0006_worker_and_operator_functions.sql
+-- defined by migration 0012_state_names.sql
 -- EXECUTE granted to: tistate_operator
 CREATE OR REPLACE FUNCTION tistate.ti_mark(p_ti_id uuid, p_state text, p_reason text, p_now timestamp with time zone DEFAULT clock_timestamp(), p_lock_timeout interval DEFAULT NULL::interval)
  RETURNS tistate.state_update_result
@@ -15,9 +15,7 @@ DECLARE
     v_started  timestamptz;
     v_row_id   uuid := p_ti_id;
 BEGIN
-    IF v_state IS NOT NULL AND v_state NOT IN (
-            'success', 'failed', 'skipped', 'upstream_failed', 'removed', 'running', 'scheduled', 'queued',
-            'restarting', 'up_for_retry', 'up_for_reschedule', 'deferred') THEN
+    IF v_state <> ALL (tistate._states()) THEN
         PERFORM tistate._invalid('state', format('%s is not a task instance state', v_state));
     END IF;
     IF p_reason IS NULL OR btrim(p_reason) = '' THEN
@@ -26,7 +24,7 @@ BEGIN
     IF length(p_reason) > 2000 THEN
         PERFORM tistate._invalid('reason', 'longer than 2000 characters');
     END IF;
-    v_finished := v_state IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed', 'up_for_retry');
+    v_finished := v_state = ANY (tistate._finished_states()) OR v_state = 'up_for_retry';  -- the try ends
 
     v_started := clock_timestamp();
     v_ctx := tistate._lock_ti(p_ti_id, p_lock_timeout);
@@ -46,7 +44,7 @@ BEGIN
     -- worker's token answers TS410 instead of changing the new try. up_for_retry already has its new
     -- id; a deferred or rescheduled try resumes under its own.
     IF coalesce(v_state, 'none') IN ('none', 'scheduled', 'queued')
-       AND (v_ctx.ti).state IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed', 'running', 'restarting') THEN
+       AND (v_ctx.ti).state = ANY (tistate._finished_states() || ARRAY['running', 'restarting']) THEN
         v_row_id := tistate._archive_try(p_ti_id, (v_ctx.ti).state, NULL, p_now);
         v_result.new_ti_id := v_row_id;
     END IF;
