@@ -2,9 +2,9 @@
 -- (asset_dag_run_queue: created_at takes the newest event's time), and an updated row stays locked
 -- until commit, so concurrent successes pass through those rows one at a time: the less a
 -- transaction does after them, the more successes per second. They are now the registration's
--- last write, after the events, links and the outbox row; then only the task-instance row (locked
--- alone, no join: the unlocked look already read its run and DAG), its update and its audit row
--- come before the commit. (Queue rows stay before the row lock, so a heartbeat never waits for a
+-- last write, after the events, links and the outbox row; then only the task-instance row's update
+-- (which locks it: no separate locking read, no join, since the unlocked look already read its run
+-- and DAG) and its audit row come before the commit. (Queue rows stay before the row lock, so a heartbeat never waits for a
 -- completion that waits for queue rows.) Also: one TI/run/DAG join (tistate._peek_ti) and one
 -- audit writer (tistate._audit).
 SELECT set_config('search_path', tistate._function_search_path(), true);
@@ -273,18 +273,18 @@ $function$;
 
 COMMENT ON FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[]) IS 'Insert a success''s asset events, producers, alias-event and alias-asset links in one statement (creating aliases and assets first reached through an alias when missing), announce them, then write the consumer queue rows (last: their locks are the contended ones); returns the events, their ids and the consumer dag ids; cost independent of event history';
 
--- _finish_success takes the locked task instance (for _audit) and no longer announces the events.
+-- _finish_success takes the task instance (for _audit); the row update is _update_to_success, the
+-- announcement part of the registration.
 DROP FUNCTION tistate._finish_success(uuid, jsonb, timestamp with time zone, timestamp with time zone, text, tistate._planned_event[], integer[], text[]);
 
-CREATE FUNCTION tistate._finish_success(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone, p_event_ids integer[], p_dag_ids text[])
- RETURNS tistate.state_update_result
+CREATE FUNCTION tistate._update_to_success(p_ti_id uuid, p_try_number integer, p_payload jsonb, p_now timestamp with time zone)
+ RETURNS boolean
  LANGUAGE plpgsql
 AS $function$
 DECLARE
     v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
-    v_result   tistate.state_update_result;
 BEGIN
-    -- Under the row lock, after the registration: the row update and its audit row.
+    -- The try's row to success, if it is still this running try (FALSE otherwise: nothing changed).
     UPDATE task_instance AS ti SET
         state = 'success',
         end_date = v_end_date,
@@ -294,9 +294,22 @@ BEGIN
         rendered_map_index = CASE WHEN p_payload ? 'rendered_map_index'
                                   THEN p_payload ->> 'rendered_map_index' ELSE ti.rendered_map_index END,
         updated_at = p_now
-    WHERE ti.id = (p_ctx.ti).id;
-    PERFORM tistate._audit(p_ctx, 'success', p_now);
+    WHERE ti.id = p_ti_id AND ti.state = 'running' AND ti.try_number = p_try_number;
+    RETURN FOUND;
+END
+$function$;
 
+COMMENT ON FUNCTION tistate._update_to_success(p_ti_id uuid, p_try_number integer, p_payload jsonb, p_now timestamp with time zone) IS 'Row update of running -> success for one running try (locks the row); FALSE when the row is not that running try';
+
+CREATE FUNCTION tistate._finish_success(p_ctx tistate._ti_context, p_now timestamp with time zone, p_event_ids integer[], p_dag_ids text[])
+ RETURNS tistate.state_update_result
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    v_result tistate.state_update_result;
+BEGIN
+    -- After the row update (tistate._update_to_success), under its lock.
+    PERFORM tistate._audit(p_ctx, 'success', p_now);
     v_result.ti_id := (p_ctx.ti).id;
     v_result.previous_state := 'running';
     v_result.new_state := 'success';
@@ -307,7 +320,7 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._finish_success(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone, p_event_ids integer[], p_dag_ids text[]) IS 'The locked part of running -> success (either path, after the registration): the row update and its audit row';
+COMMENT ON FUNCTION tistate._finish_success(p_ctx tistate._ti_context, p_now timestamp with time zone, p_event_ids integer[], p_dag_ids text[]) IS 'The end of running -> success (either path, after the registration and the row update): the audit row and the result';
 
 CREATE OR REPLACE FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
  RETURNS tistate.state_update_result
@@ -321,7 +334,8 @@ BEGIN
     v_registered := tistate._register_outlet_events(
         (p_ctx.ti).id, (p_ctx.ti).dag_id, (p_ctx.ti).task_id, (p_ctx.ti).run_id, (p_ctx.ti).map_index,
         (p_ctx.ti).try_number, p_ctx.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-    RETURN tistate._finish_success(p_ctx, p_payload, p_now, v_registered.event_ids, v_registered.dag_ids);
+    PERFORM tistate._update_to_success((p_ctx.ti).id, (p_ctx.ti).try_number, p_payload, p_now);
+    RETURN tistate._finish_success(p_ctx, p_now, v_registered.event_ids, v_registered.dag_ids);
 END
 $function$;
 
@@ -332,8 +346,6 @@ AS $function$
 DECLARE
     v_seen       tistate._ti_context := tistate._peek_ti(p_ti_id);
     v_registered record;
-    v_state      text;
-    v_try_number integer;
     v_started    timestamptz;
     v_locked     timestamptz;
     v_result     tistate.state_update_result;
@@ -350,17 +362,15 @@ BEGIN
         v_registered := tistate._register_outlet_events(
             p_ti_id, (v_seen.ti).dag_id, (v_seen.ti).task_id, (v_seen.ti).run_id, (v_seen.ti).map_index,
             (v_seen.ti).try_number, v_seen.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-        -- Lock the row alone (bounded by lock_timeout) and re-check that the same try is still
-        -- running: then what the unlocked look read of it, its run and DAG still holds.
+        -- Lock and update the row in one statement (bounded by lock_timeout), if the same try is
+        -- still running (re-checked on the row as it is once locked): then what the unlocked look
+        -- read of it, its run and DAG still holds. The row lock is held from here to commit.
         v_started := clock_timestamp();
-        SELECT ti.state, ti.try_number INTO v_state, v_try_number
-        FROM task_instance AS ti WHERE ti.id = p_ti_id
-        FOR UPDATE;
-        v_locked := clock_timestamp();
-        IF v_state IS DISTINCT FROM 'running' OR v_try_number IS DISTINCT FROM (v_seen.ti).try_number THEN
+        IF NOT tistate._update_to_success((v_seen.ti).id, (v_seen.ti).try_number, p_payload, p_now) THEN
             RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
         END IF;
-        v_result := tistate._finish_success(v_seen, p_payload, p_now, v_registered.event_ids, v_registered.dag_ids);
+        v_locked := clock_timestamp();
+        v_result := tistate._finish_success(v_seen, p_now, v_registered.event_ids, v_registered.dag_ids);
         v_result.lock_wait_ms := extract(epoch FROM v_locked - v_started) * 1000;
         v_result.lock_held_ms := extract(epoch FROM clock_timestamp() - v_locked) * 1000;
         RETURN v_result;

@@ -7,8 +7,6 @@ AS $function$
 DECLARE
     v_seen       tistate._ti_context := tistate._peek_ti(p_ti_id);
     v_registered record;
-    v_state      text;
-    v_try_number integer;
     v_started    timestamptz;
     v_locked     timestamptz;
     v_result     tistate.state_update_result;
@@ -25,17 +23,15 @@ BEGIN
         v_registered := tistate._register_outlet_events(
             p_ti_id, (v_seen.ti).dag_id, (v_seen.ti).task_id, (v_seen.ti).run_id, (v_seen.ti).map_index,
             (v_seen.ti).try_number, v_seen.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-        -- Lock the row alone (bounded by lock_timeout) and re-check that the same try is still
-        -- running: then what the unlocked look read of it, its run and DAG still holds.
+        -- Lock and update the row in one statement (bounded by lock_timeout), if the same try is
+        -- still running (re-checked on the row as it is once locked): then what the unlocked look
+        -- read of it, its run and DAG still holds. The row lock is held from here to commit.
         v_started := clock_timestamp();
-        SELECT ti.state, ti.try_number INTO v_state, v_try_number
-        FROM task_instance AS ti WHERE ti.id = p_ti_id
-        FOR UPDATE;
-        v_locked := clock_timestamp();
-        IF v_state IS DISTINCT FROM 'running' OR v_try_number IS DISTINCT FROM (v_seen.ti).try_number THEN
+        IF NOT tistate._update_to_success((v_seen.ti).id, (v_seen.ti).try_number, p_payload, p_now) THEN
             RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
         END IF;
-        v_result := tistate._finish_success(v_seen, p_payload, p_now, v_registered.event_ids, v_registered.dag_ids);
+        v_locked := clock_timestamp();
+        v_result := tistate._finish_success(v_seen, p_now, v_registered.event_ids, v_registered.dag_ids);
         v_result.lock_wait_ms := extract(epoch FROM v_locked - v_started) * 1000;
         v_result.lock_held_ms := extract(epoch FROM clock_timestamp() - v_locked) * 1000;
         RETURN v_result;
