@@ -459,20 +459,21 @@ def test_duplicate_waiting_for_the_row_answers_the_noop_and_keeps_no_events(
 def test_heartbeat_does_not_wait_for_registration(
     connect: Callable[..., psycopg.Connection[Any]], db_dsn: str
 ) -> None:
-    # A completion blocked inside registration (on a queue key another transaction holds) has not
-    # locked its row yet, so the task's heartbeat goes through at once.
+    # A completion blocked inside registration (on the alias and asset another transaction is
+    # creating) has not locked its row yet, so the task's heartbeat goes through at once.
     setup = connect()
     define_world(setup, aliased_assets_exist=False)
     blocker_ti, ti_id = running_tis(setup, "r1")[:2]
-    payload = success([{"type": "Asset", **ORDERS}], [])
+    alias_event = {"source_alias_name": "daily", "dest_asset_key": T1, "extra": {}}
+    payload = success([{"type": "AssetAlias", "name": "daily"}], [alias_event])
 
     blocker = connect(autocommit=False)
-    blocker.execute(CALL, [blocker_ti, payload])  # holds the new (orders, consumer) queue keys
+    blocker.execute(CALL, [blocker_ti, payload])  # creates alias daily and asset t1, uncommitted
 
     completion = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_id, payload, "20 s"])
     completion.start()
-    locktype = wait_until_blocked(setup, completion.pid, completion)
-    assert locktype == "transactionid", "the completion waits on the queue key, not on its row"
+    assert wait_until_blocked(setup, completion.pid, completion) == "transactionid"
+    assert not row_locked(db_dsn, ti_id), "registration runs before the row lock"
 
     beat = connect()
     beat.execute(
@@ -483,6 +484,67 @@ def test_heartbeat_does_not_wait_for_registration(
     blocker.commit()
     result = completion.finish()
     assert result[3] is True
+
+
+def test_queue_rows_are_written_last_under_the_row_lock(
+    connect: Callable[..., psycopg.Connection[Any]], db_dsn: str
+) -> None:
+    # The queue rows are the contended part of a success (every success with these consumers
+    # updates them), so they are its last write: a completion waiting for them has registered its
+    # events and updated its row. Its own task's heartbeat waits for it and then learns the task
+    # finished (TS409); another task's heartbeat does not wait.
+    setup = connect()
+    define_world(setup, aliased_assets_exist=False)
+    blocker_ti, ti_id, other_ti = running_tis(setup, "r1")[:3]
+    payload = success([{"type": "Asset", **ORDERS}], [])
+
+    blocker = connect(autocommit=False)
+    blocker.execute(CALL, [blocker_ti, payload])  # holds the (orders, consumer) queue rows
+
+    completion = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_id, payload, "20 s"])
+    completion.start()
+    assert wait_until_blocked(setup, completion.pid, completion) == "transactionid"
+    assert row_locked(db_dsn, ti_id)
+    assert event_count(setup, ti_id) == 0, "nothing is visible before commit"
+
+    connect().execute(
+        "SELECT tistate.ti_heartbeat(p_ti_id => %s, p_hostname => 'worker', p_pid => 7,"
+        " p_lock_timeout => '100 ms')",
+        [other_ti],
+    )
+    beat = Caller(
+        db_dsn,
+        "SELECT * FROM tistate.ti_heartbeat(p_ti_id => %s, p_hostname => 'worker', p_pid => 7,"
+        " p_lock_timeout => '20 s')",
+        [ti_id],
+    )
+    beat.start()
+    assert wait_until_blocked(setup, beat.pid, beat) == "transactionid"
+    assert completion.pid in blocking_pids(setup, beat.pid)
+
+    blocker.commit()
+    assert completion.finish()[3] is True
+    beat.join(timeout=30)
+    beat.conn.close()
+    assert beat.error is not None and beat.error.diag.sqlstate == "TS409", beat.error
+    assert event_count(setup, ti_id) == 1
+
+
+def row_locked(dsn: str, ti_id: uuid.UUID) -> bool:
+    """Whether some transaction holds the task instance's row lock (a NOWAIT probe, released)."""
+    with psycopg.connect(dsn) as probe:
+        try:
+            probe.execute("SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE NOWAIT", [ti_id])
+        except psycopg.errors.LockNotAvailable:
+            return True
+        finally:
+            probe.rollback()
+    return False
+
+
+def blocking_pids(conn: psycopg.Connection[Any], pid: int) -> list[int]:
+    row = conn.execute("SELECT pg_blocking_pids(%s)", [pid]).fetchone()
+    return list(row[0]) if row else []
 
 
 def test_task_that_becomes_running_before_the_lock_is_registered_under_the_lock(

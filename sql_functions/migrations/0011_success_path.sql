@@ -67,7 +67,10 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[])
+-- The registration returns the queue rows (and the events' stamp) instead of writing them.
+DROP FUNCTION tistate._register_outlet_events(uuid, text, text, text, integer, integer, text, jsonb, jsonb, timestamp with time zone);
+
+CREATE FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[], OUT queue_asset_ids integer[], OUT queue_dag_ids text[], OUT stamp timestamp with time zone)
  RETURNS record
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
@@ -79,14 +82,15 @@ DECLARE
     v_airflow boolean := tistate._is_airflow();
     v_stamp   timestamptz := p_now;
     v_created jsonb;
-    v_queue_asset_ids integer[];
-    v_queue_dag_ids   text[];
 BEGIN
     -- p_outlets and p_events are validated by _normalize_success: arrays of Airflow's AssetProfile
     -- and outlet event objects, read here with Airflow's defaults (absent or null extra = {}).
     events := '{}';
     event_ids := '{}';
     dag_ids := '{}';
+    queue_asset_ids := '{}';
+    queue_dag_ids := '{}';
+    stamp := p_now;
     -- Events (outlet_events) for assets or aliases not in task_outlets are ignored, as in Airflow;
     -- so with no outlets there is nothing to register.
     IF jsonb_array_length(p_outlets) = 0 THEN
@@ -213,7 +217,7 @@ BEGIN
             RETURNING 1
         ),
         -- Consumers of the events without a partition key (tistate._consumers_of, inlined); their
-        -- queue rows are written after this statement (tistate._queue_rows).
+        -- queue rows are written last, by tistate._finish_success.
         eligible AS (
             SELECT DISTINCT p.asset_id, c.dag_id
             FROM planned AS p
@@ -227,7 +231,7 @@ BEGIN
                (SELECT array_agg(DISTINCT g.dag_id::text ORDER BY g.dag_id::text) FROM eligible AS g),
                (SELECT array_agg(g.asset_id ORDER BY g.asset_id, g.dag_id) FROM eligible AS g),
                (SELECT array_agg(g.dag_id::text ORDER BY g.asset_id, g.dag_id) FROM eligible AS g)
-        INTO v_missing, events, event_ids, dag_ids, v_queue_asset_ids, v_queue_dag_ids;
+        INTO v_missing, events, event_ids, dag_ids, queue_asset_ids, queue_dag_ids;
         EXIT WHEN NOT v_missing;
 
         -- First events of an alias or an asset: create the declared aliases that have events, then
@@ -263,15 +267,15 @@ BEGIN
     events := coalesce(events, '{}');
     event_ids := coalesce(event_ids, '{}');
     dag_ids := coalesce(dag_ids, '{}');
-    -- The announcement, then the queue rows last: other successes wait for their locks until this
-    -- transaction commits.
+    queue_asset_ids := coalesce(queue_asset_ids, '{}');
+    queue_dag_ids := coalesce(queue_dag_ids, '{}');
+    stamp := v_stamp;
     PERFORM tistate._notify_events(events, p_ti_id);
-    PERFORM tistate._queue_rows(coalesce(v_queue_asset_ids, '{}'), coalesce(v_queue_dag_ids, '{}'), v_stamp);
 END
 $function$;
 
 
-COMMENT ON FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[]) IS 'Insert a success''s asset events, producers, alias-event and alias-asset links in one statement (creating aliases and assets first reached through an alias when missing), announce them, then write the consumer queue rows (last: their locks are the contended ones); returns the events, their ids and the consumer dag ids; cost independent of event history';
+COMMENT ON FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[], OUT queue_asset_ids integer[], OUT queue_dag_ids text[], OUT stamp timestamp with time zone) IS 'Insert a success''s asset events, producers, alias-event and alias-asset links in one statement (creating aliases and assets first reached through an alias when missing) and announce them; returns the events, their ids, the consumer dag ids, the queue rows to write (asset and dag ids pairwise, sorted) and the events'' stamp; cost independent of event history';
 
 -- _finish_success takes the task instance (for _audit); the row update is _update_to_success, the
 -- announcement part of the registration.
@@ -301,26 +305,28 @@ $function$;
 
 COMMENT ON FUNCTION tistate._update_to_success(p_ti_id uuid, p_try_number integer, p_payload jsonb, p_now timestamp with time zone) IS 'Row update of running -> success for one running try (locks the row); FALSE when the row is not that running try';
 
-CREATE FUNCTION tistate._finish_success(p_ctx tistate._ti_context, p_now timestamp with time zone, p_event_ids integer[], p_dag_ids text[])
+CREATE FUNCTION tistate._finish_success(p_ctx tistate._ti_context, p_now timestamp with time zone, p_registered record)
  RETURNS tistate.state_update_result
  LANGUAGE plpgsql
 AS $function$
 DECLARE
     v_result tistate.state_update_result;
 BEGIN
-    -- After the row update (tistate._update_to_success), under its lock.
+    -- After the row update (tistate._update_to_success), under its lock: the audit row, then the
+    -- queue rows, last before the commit (their locks are the ones other successes wait for).
     PERFORM tistate._audit(p_ctx, 'success', p_now);
+    PERFORM tistate._queue_rows(p_registered.queue_asset_ids, p_registered.queue_dag_ids, p_registered.stamp);
     v_result.ti_id := (p_ctx.ti).id;
     v_result.previous_state := 'running';
     v_result.new_state := 'success';
     v_result.applied := true;
-    v_result.asset_event_ids := p_event_ids;
-    v_result.queued_dag_ids := p_dag_ids;
+    v_result.asset_event_ids := p_registered.event_ids;
+    v_result.queued_dag_ids := p_registered.dag_ids;
     RETURN v_result;
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._finish_success(p_ctx tistate._ti_context, p_now timestamp with time zone, p_event_ids integer[], p_dag_ids text[]) IS 'The end of running -> success (either path, after the registration and the row update): the audit row and the result';
+COMMENT ON FUNCTION tistate._finish_success(p_ctx tistate._ti_context, p_now timestamp with time zone, p_registered record) IS 'The end of running -> success (either path, after the registration and the row update): the audit row, then the consumer queue rows (last: other successes wait for their locks until commit), and the result';
 
 CREATE OR REPLACE FUNCTION tistate._apply_success(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
  RETURNS tistate.state_update_result
@@ -335,7 +341,7 @@ BEGIN
         (p_ctx.ti).id, (p_ctx.ti).dag_id, (p_ctx.ti).task_id, (p_ctx.ti).run_id, (p_ctx.ti).map_index,
         (p_ctx.ti).try_number, p_ctx.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
     PERFORM tistate._update_to_success((p_ctx.ti).id, (p_ctx.ti).try_number, p_payload, p_now);
-    RETURN tistate._finish_success(p_ctx, p_now, v_registered.event_ids, v_registered.dag_ids);
+    RETURN tistate._finish_success(p_ctx, p_now, v_registered);
 END
 $function$;
 
@@ -370,7 +376,7 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
         END IF;
         v_locked := clock_timestamp();
-        v_result := tistate._finish_success(v_seen, p_now, v_registered.event_ids, v_registered.dag_ids);
+        v_result := tistate._finish_success(v_seen, p_now, v_registered);
         v_result.lock_wait_ms := extract(epoch FROM v_locked - v_started) * 1000;
         v_result.lock_held_ms := extract(epoch FROM clock_timestamp() - v_locked) * 1000;
         RETURN v_result;

@@ -1,6 +1,6 @@
 -- defined by migration 0011_success_path.sql
 -- EXECUTE granted to: owner only
-CREATE OR REPLACE FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[])
+CREATE OR REPLACE FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[], OUT queue_asset_ids integer[], OUT queue_dag_ids text[], OUT stamp timestamp with time zone)
  RETURNS record
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
@@ -12,14 +12,15 @@ DECLARE
     v_airflow boolean := tistate._is_airflow();
     v_stamp   timestamptz := p_now;
     v_created jsonb;
-    v_queue_asset_ids integer[];
-    v_queue_dag_ids   text[];
 BEGIN
     -- p_outlets and p_events are validated by _normalize_success: arrays of Airflow's AssetProfile
     -- and outlet event objects, read here with Airflow's defaults (absent or null extra = {}).
     events := '{}';
     event_ids := '{}';
     dag_ids := '{}';
+    queue_asset_ids := '{}';
+    queue_dag_ids := '{}';
+    stamp := p_now;
     -- Events (outlet_events) for assets or aliases not in task_outlets are ignored, as in Airflow;
     -- so with no outlets there is nothing to register.
     IF jsonb_array_length(p_outlets) = 0 THEN
@@ -146,7 +147,7 @@ BEGIN
             RETURNING 1
         ),
         -- Consumers of the events without a partition key (tistate._consumers_of, inlined); their
-        -- queue rows are written after this statement (tistate._queue_rows).
+        -- queue rows are written last, by tistate._finish_success.
         eligible AS (
             SELECT DISTINCT p.asset_id, c.dag_id
             FROM planned AS p
@@ -160,7 +161,7 @@ BEGIN
                (SELECT array_agg(DISTINCT g.dag_id::text ORDER BY g.dag_id::text) FROM eligible AS g),
                (SELECT array_agg(g.asset_id ORDER BY g.asset_id, g.dag_id) FROM eligible AS g),
                (SELECT array_agg(g.dag_id::text ORDER BY g.asset_id, g.dag_id) FROM eligible AS g)
-        INTO v_missing, events, event_ids, dag_ids, v_queue_asset_ids, v_queue_dag_ids;
+        INTO v_missing, events, event_ids, dag_ids, queue_asset_ids, queue_dag_ids;
         EXIT WHEN NOT v_missing;
 
         -- First events of an alias or an asset: create the declared aliases that have events, then
@@ -196,11 +197,11 @@ BEGIN
     events := coalesce(events, '{}');
     event_ids := coalesce(event_ids, '{}');
     dag_ids := coalesce(dag_ids, '{}');
-    -- The announcement, then the queue rows last: other successes wait for their locks until this
-    -- transaction commits.
+    queue_asset_ids := coalesce(queue_asset_ids, '{}');
+    queue_dag_ids := coalesce(queue_dag_ids, '{}');
+    stamp := v_stamp;
     PERFORM tistate._notify_events(events, p_ti_id);
-    PERFORM tistate._queue_rows(coalesce(v_queue_asset_ids, '{}'), coalesce(v_queue_dag_ids, '{}'), v_stamp);
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[]) IS 'Insert a success''s asset events, producers, alias-event and alias-asset links in one statement (creating aliases and assets first reached through an alias when missing), announce them, then write the consumer queue rows (last: their locks are the contended ones); returns the events, their ids and the consumer dag ids; cost independent of event history';
+COMMENT ON FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[], OUT queue_asset_ids integer[], OUT queue_dag_ids text[], OUT stamp timestamp with time zone) IS 'Insert a success''s asset events, producers, alias-event and alias-asset links in one statement (creating aliases and assets first reached through an alias when missing) and announce them; returns the events, their ids, the consumer dag ids, the queue rows to write (asset and dag ids pairwise, sorted) and the events'' stamp; cost independent of event history';

@@ -31,7 +31,7 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
         END IF;
         v_locked := clock_timestamp();
-        v_result := tistate._finish_success(v_seen, p_now, v_registered.event_ids, v_registered.dag_ids);
+        v_result := tistate._finish_success(v_seen, p_now, v_registered);
         v_result.lock_wait_ms := extract(epoch FROM v_locked - v_started) * 1000;
         v_result.lock_held_ms := extract(epoch FROM clock_timestamp() - v_locked) * 1000;
         RETURN v_result;
