@@ -158,7 +158,8 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
         # keys are read (a JWKS URL fetched) now, not on the first request
         app.state.token_cache = TokenCache(settings)
     app.state.metrics = Metrics(lambda: _pool_stats(app))
-    app.router.routes.extend(execution_routes)
+    # first: they are most of the requests, and the router tries its routes in order
+    app.router.routes[0:0] = execution_routes
     app.include_router(ops_router)
     install_handlers(app)
     forward.install(app)
