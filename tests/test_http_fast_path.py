@@ -5,6 +5,8 @@
   `nbf`/`iat`), the leeway counts as in `verify`, the subject is checked on every request.
 - An execution request is checked as FastAPI checked its former dependencies: token, then body
   (and the forward to Airflow), then the path id, which accepts what FastAPI's UUID accepted.
+- The access log line written straight to configure_logging's handler is the line the logging
+  machinery writes (which any other logging configuration still gets).
 - A state payload serialized in one pass (`Payload.payload_json_text`) is the JSON value of
   `payload_json()`, and NUL characters are still refused naming the field.
 """
@@ -12,8 +14,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -32,7 +37,9 @@ from tistate import AsyncClient, _db, models
 from tistate.errors import InvalidPayloadError
 from tistate.http import Settings, create_app
 from tistate.http import auth as auth_module
+from tistate.http import logs as logs_module
 from tistate.http.auth import TokenCache, authenticate
+from tistate.http.logs import JsonFormatter, JsonHandler, log_access
 from tistate.http.problems import HTTPProblem
 from tistate.tokens import TokenError
 
@@ -142,6 +149,64 @@ def test_the_cache_is_bounded_lru(verify_calls: list[str]) -> None:
     cache.verify(a)
     cache.verify(b)
     assert verify_calls == [a, b, c, b]
+
+
+# ---------------------------------------------------------------------------------- access log
+
+ACCESS_FIELDS = {
+    "request_id": "r-1",
+    "method": "PUT",
+    "path": '/execution/task-instances/\u00e9"\n/heartbeat',
+    "route": "<unmatched>",
+    "status": 204,
+    "duration_ms": 1.5,
+    "client": None,
+}
+
+
+@pytest.fixture
+def tistate_logger() -> Iterator[logging.Logger]:
+    logger = logging.getLogger("tistate")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+def _access_line(logger: logging.Logger, handler: logging.Handler, stream: io.StringIO) -> Any:
+    handler.setFormatter(JsonFormatter())
+    logger.handlers[:] = [handler]
+    log_access(dict(ACCESS_FIELDS))
+    lines = stream.getvalue().splitlines()
+    if not lines:
+        return None
+    (line,) = lines
+    entry = json.loads(line)
+    assert entry.pop("ts").endswith("+00:00")
+    return list(entry.items())
+
+
+def test_the_direct_access_line_is_the_logged_one(
+    tistate_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    direct, plain, filtered, quiet = (io.StringIO() for _ in range(4))
+    expected = [
+        ("level", "info"),
+        ("logger", "tistate.http.access"),
+        ("msg", "request"),
+        *ACCESS_FIELDS.items(),
+    ]
+    with monkeypatch.context() as patched:  # written directly: no LogRecord is made
+        patched.setattr(logs_module, "_access_record", None)
+        assert _access_line(tistate_logger, JsonHandler(direct), direct) == expected
+    assert _access_line(tistate_logger, logging.StreamHandler(plain), plain) == expected
+    with_filter = JsonHandler(filtered)
+    with_filter.addFilter(lambda record: record.getMessage() == "request")
+    assert _access_line(tistate_logger, with_filter, filtered) == expected
+    above_info = JsonHandler(quiet)
+    above_info.setLevel(logging.WARNING)
+    assert _access_line(tistate_logger, above_info, quiet) is None
 
 
 # ---------------------------------------------------------------------------------- payload text
