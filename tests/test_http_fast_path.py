@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
+from uuid import RFC_4122, UUID
 
 import httpx
 import jwt
@@ -40,6 +40,7 @@ from tistate.http import auth as auth_module
 from tistate.http import logs as logs_module
 from tistate.http.auth import TokenCache, authenticate
 from tistate.http.logs import JsonFormatter, JsonHandler, log_access
+from tistate.http.middleware import request_id_for
 from tistate.http.problems import HTTPProblem
 from tistate.tokens import TokenError
 
@@ -351,3 +352,11 @@ def test_the_execution_routes_check_token_then_body_then_id(db_dsn: str, dags: D
         template in line and 'status="204"' in line and line.endswith(" 5.0")
         for line in metrics.text.splitlines()
     ), metrics.text
+
+
+def test_a_fresh_request_id_is_a_uuid4_hex() -> None:
+    ids = {request_id_for({"headers": []}) for _ in range(1000)}
+    assert len(ids) == 1000
+    for value in ids:
+        parsed = UUID(hex=value)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, RFC_4122, value)
