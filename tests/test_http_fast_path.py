@@ -3,8 +3,10 @@
 - The verified-token cache (tistate.http.auth.TokenCache) never accepts what `verify` rejects:
   rejections are not cached, a cached token expires at its `exp` (and is not accepted before its
   `nbf`/`iat`), the leeway counts as in `verify`, the subject is checked on every request.
-- ExecutionRoute's direct handler gives the same status, body and headers as FastAPI's dependency
-  resolution (forced here with a dependency override) for good and bad requests alike.
+- An execution request is checked as FastAPI checked its former dependencies: token, then body
+  (and the forward to Airflow), then the path id, which accepts what FastAPI's UUID accepted.
+- The access log line written straight to configure_logging's handler is the line the logging
+  machinery writes (which any other logging configuration still gets).
 - A state payload serialized in one pass (`Payload.payload_json_text`) is the JSON value of
   `payload_json()`, and NUL characters are still refused naming the field.
 """
@@ -12,14 +14,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
-import re
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
+from uuid import RFC_4122, UUID
 
-import fastapi.routing
 import httpx
 import jwt
 import pytest
@@ -29,14 +31,16 @@ from test_http_support import (
     SECRET,
     Dags,
     mint,
-    running_payload,
     success_payload,
 )
 from tistate import AsyncClient, _db, models
 from tistate.errors import InvalidPayloadError
 from tistate.http import Settings, create_app
 from tistate.http import auth as auth_module
+from tistate.http import logs as logs_module
 from tistate.http.auth import TokenCache, authenticate
+from tistate.http.logs import JsonFormatter, JsonHandler, log_access
+from tistate.http.middleware import request_id_for
 from tistate.http.problems import HTTPProblem
 from tistate.tokens import TokenError
 
@@ -148,6 +152,64 @@ def test_the_cache_is_bounded_lru(verify_calls: list[str]) -> None:
     assert verify_calls == [a, b, c, b]
 
 
+# ---------------------------------------------------------------------------------- access log
+
+ACCESS_FIELDS = {
+    "request_id": "r-1",
+    "method": "PUT",
+    "path": '/execution/task-instances/\u00e9"\n/heartbeat',
+    "route": "<unmatched>",
+    "status": 204,
+    "duration_ms": 1.5,
+    "client": None,
+}
+
+
+@pytest.fixture
+def tistate_logger() -> Iterator[logging.Logger]:
+    logger = logging.getLogger("tistate")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+def _access_line(logger: logging.Logger, handler: logging.Handler, stream: io.StringIO) -> Any:
+    handler.setFormatter(JsonFormatter())
+    logger.handlers[:] = [handler]
+    log_access(dict(ACCESS_FIELDS))
+    lines = stream.getvalue().splitlines()
+    if not lines:
+        return None
+    (line,) = lines
+    entry = json.loads(line)
+    assert entry.pop("ts").endswith("+00:00")
+    return list(entry.items())
+
+
+def test_the_direct_access_line_is_the_logged_one(
+    tistate_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    direct, plain, filtered, quiet = (io.StringIO() for _ in range(4))
+    expected = [
+        ("level", "info"),
+        ("logger", "tistate.http.access"),
+        ("msg", "request"),
+        *ACCESS_FIELDS.items(),
+    ]
+    with monkeypatch.context() as patched:  # written directly: no LogRecord is made
+        patched.setattr(logs_module, "_access_record", None)
+        assert _access_line(tistate_logger, JsonHandler(direct), direct) == expected
+    assert _access_line(tistate_logger, logging.StreamHandler(plain), plain) == expected
+    with_filter = JsonHandler(filtered)
+    with_filter.addFilter(lambda record: record.getMessage() == "request")
+    assert _access_line(tistate_logger, with_filter, filtered) == expected
+    above_info = JsonHandler(quiet)
+    above_info.setLevel(logging.WARNING)
+    assert _access_line(tistate_logger, above_info, quiet) is None
+
+
 # ---------------------------------------------------------------------------------- payload text
 
 
@@ -193,11 +255,7 @@ def test_nul_is_still_refused_naming_the_field() -> None:
     assert info.value.detail["field"] == "rendered_map_index"
 
 
-# ---------------------------------------------------------------------------------- direct handler
-
-
-def _generic_only() -> None:
-    """Overridden below: any dependency override sends every request the generic way."""
+# ---------------------------------------------------------------------------------- request order
 
 
 @pytest.fixture
@@ -205,105 +263,100 @@ def dags(db_dsn: str) -> Dags:
     return Dags(db_dsn)
 
 
-def _bearer(ti: UUID | str, **kwargs: Any) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint(ti, **kwargs)}"}
+def _bearer(ti: UUID | str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint(ti)}"}
 
 
-def _other(ti: UUID) -> dict[str, str]:
-    return _bearer(OTHER)
+def _sub(sub: str) -> dict[str, str]:
+    claims = {"sub": sub, "aud": AUDIENCE, "exp": time.time() + 60}
+    return {"Authorization": "Bearer " + jwt.encode(claims, SECRET)}
 
 
-def _requests(ti: UUID) -> Iterator[tuple[str, str, Any, dict[str, str]]]:
-    """(method, path, body, headers) for one running task instance, in order."""
-    base = f"/execution/task-instances/{ti}"
-    ok = _bearer(ti)
-    yield "PUT", f"{base}/heartbeat", {"hostname": "h"}, ok
-    yield "PUT", f"{base}/heartbeat", {"hostname": "h", "pid": 1}, {}
-    yield "PUT", f"{base}/heartbeat", {"hostname": "h", "pid": 1}, {"Authorization": "Basic x"}
-    yield "PUT", f"{base}/heartbeat", {"hostname": "h", "pid": 1}, _bearer(ti, expires_in=-5)
-    yield "PUT", f"{base}/heartbeat", {"hostname": "h", "pid": 1}, _other(ti)
-    yield "PUT", f"{base}/heartbeat", {"hostname": "other", "pid": 7}, ok  # 409
-    yield "PUT", f"{base}/heartbeat", {"hostname": "worker-1", "pid": 100}, ok
-    again = {"hostname": "worker-1", "pid": 100}
-    yield "PUT", f"/execution/task-instances/{str(ti).upper()}/heartbeat", again, ok
-    yield "PUT", f"/execution/task-instances/{ti.hex}/heartbeat", again, ok  # generic either way
-    yield (
-        "PUT",
-        "/execution/task-instances/not-a-uuid/heartbeat",
-        {"hostname": "h", "pid": 1},
-        {
-            "Authorization": "Bearer "
-            + jwt.encode({"sub": "not-a-uuid", "aud": AUDIENCE, "exp": time.time() + 60}, SECRET)
-        },
-    )
-    yield "PATCH", f"{base}/state", None, ok
-    yield "PATCH", f"{base}/state", "{not json", ok
-    yield "PATCH", f"{base}/state", success_payload(rendered_map_index="x" * 3000), ok  # 413
-    yield "PATCH", f"{base}/state", {"state": "success"}, ok
-    yield "PATCH", f"{base}/state", {"state": "nope", "end_date": "x"}, ok
-    yield "PATCH", f"{base}/state", success_payload(rendered_map_index="a\u0000b"), ok
-    yield "PATCH", f"{base}/state", success_payload(), ok  # 204
-    yield "PATCH", f"{base}/state", success_payload(), ok  # 200 no-op
-    yield "PATCH", f"{base}/run", running_payload(), ok  # 409
-    yield "PATCH", f"{base}/skip-downstream", {"tasks": ["t1", ["t2", -1]]}, ok
-    yield "PATCH", f"{base}/skip-downstream", {"tasks": "t1"}, ok
+HEARTBEAT = {"hostname": "worker-1", "pid": 100}
+PATH_ERROR = {
+    "type": "uuid_parsing",
+    "loc": ["path", "task_instance_id"],
+    "msg": "Input should be a valid UUID, invalid character: found `n` at 1",
+    "input": "not-a-uuid",
+    "ctx": {"error": "invalid character: found `n` at 1"},
+}
 
 
-def _answer(response: httpx.Response, ti: UUID) -> tuple[int, str, dict[str, str]]:
-    headers = {
-        k: v for k, v in response.headers.items() if k not in ("x-request-id", "content-length")
-    }
-    if "refreshed-api-token" in headers:  # a fresh jti each time
-        headers["refreshed-api-token"] = "<refreshed>"
-    text = response.text.replace(str(ti), "<ti>").replace(ti.hex, "<ti>")
-    text = text.replace(str(ti).upper(), "<TI>")
-    # run-dependent values of a state result: event ids and lock timings
-    text = re.sub(
-        r'"(asset_event_ids|lock_wait_ms|lock_held_ms)":(\[[0-9,]*\]|[0-9.]+|null)', r'"\1":_', text
-    )
-    return response.status_code, text, headers
+def _cases(ti: UUID) -> list[tuple[str, str, Any, dict[str, str], int, Any]]:
+    """(method, path, body, headers, status, detail or None) in order, for a running ti."""
+    base = "/execution/task-instances"
+    bad = f"{base}/not-a-uuid"
+    return [
+        # the id is any form FastAPI's UUID parameter accepted, the token's subject canonical
+        ("PUT", f"{base}/{str(ti).upper()}/heartbeat", HEARTBEAT, _bearer(ti), 204, None),
+        ("PUT", f"{base}/{ti.hex}/heartbeat", HEARTBEAT, _bearer(ti), 204, None),
+        ("PUT", f"{base}/{{{ti}}}/heartbeat", HEARTBEAT, _bearer(ti), 204, None),
+        ("PUT", f"{base}/urn:uuid:{ti}/heartbeat", HEARTBEAT, _bearer(ti), 204, None),
+        ("PUT", f"{base}/{ti.hex}/heartbeat", HEARTBEAT, _sub(ti.hex), 204, None),
+        # token first, then body, then id
+        ("PUT", f"{bad}/heartbeat", {"x": 1}, {}, 401, {"reason": "missing_token"}),
+        ("PUT", f"{bad}/heartbeat", HEARTBEAT, _bearer(ti), 403, {"reason": "forbidden"}),
+        ("PUT", f"{bad}/heartbeat", None, _sub("not-a-uuid"), 422, ["body"]),
+        ("PUT", f"{bad}/heartbeat", {"hostname": "h"}, _sub("not-a-uuid"), 422, ["body", "pid"]),
+        ("PUT", f"{bad}/heartbeat", HEARTBEAT, _sub("not-a-uuid"), 422, [PATH_ERROR]),
+        ("PATCH", f"{bad}/state", success_payload(), _sub("not-a-uuid"), 422, [PATH_ERROR]),
+        # the forward to Airflow is decided by the body, before the id
+        (
+            "PATCH",
+            f"{bad}/state",
+            {"state": "awaiting_input"},
+            _sub("not-a-uuid"),
+            502,
+            {"reason": "no_airflow_api"},
+        ),
+        # another method of a served path: Starlette's 405, rendered as FastAPI renders it
+        ("GET", f"{base}/{ti}/heartbeat", None, _bearer(ti), 405, "Method Not Allowed"),
+        ("POST", f"{base}/{ti}/state", None, _bearer(ti), 405, "Method Not Allowed"),
+        ("PUT", f"{base}/{ti}/nope", HEARTBEAT, _bearer(ti), 404, "Not Found"),
+    ]
 
 
-def test_direct_and_generic_handlers_answer_alike(
-    db_dsn: str, dags: Dags, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    solved: list[str] = []
-    real_solve = fastapi.routing.solve_dependencies
+def _detail_matches(detail: Any, expected: Any) -> bool:
+    if isinstance(expected, dict):  # tistate's detail object: these keys
+        return all(detail.get(key) == value for key, value in expected.items())
+    if isinstance(expected, list) and expected and isinstance(expected[0], str):
+        return detail[0]["loc"] == expected  # FastAPI's list: the first problem's location
+    return bool(detail == expected)
 
-    async def counting_solve(*, request: Any, **kwargs: Any) -> Any:
-        solved.append(request.url.path)
-        return await real_solve(request=request, **kwargs)
 
-    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counting_solve)
-    settings = Settings(database_url=db_dsn, jwt_secret=SECRET, max_body_bytes=2000)
+def test_the_execution_routes_check_token_then_body_then_id(db_dsn: str, dags: Dags) -> None:
+    settings = Settings(database_url=db_dsn, jwt_secret=SECRET)
+    ti = dags.running()
 
-    async def answers(generic: bool, ti: UUID) -> list[tuple[int, str, dict[str, str]]]:
+    async def answers() -> list[httpx.Response]:
         async with AsyncClient(db_dsn, check_schema=False) as client:
             app = create_app(settings, client=client)
-            if generic:
-                app.dependency_overrides[_generic_only] = _generic_only
             transport = httpx.ASGITransport(app=app)
-            out = []
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                for method, path, body, headers in _requests(ti):
-                    content = body if isinstance(body, str) or body is None else json.dumps(body)
-                    response = await http.request(
-                        method,
-                        path,
-                        content=content,
-                        headers={**headers, "content-type": "application/json"},
-                    )
-                    out.append(_answer(response, ti))
-            return out
+                out = []
+                for method, path, body, headers, _, _ in _cases(ti):
+                    content = None if body is None else json.dumps(body)
+                    headers = {**headers, "content-type": "application/json"}
+                    out.append(await http.request(method, path, content=content, headers=headers))
+                out.append(await http.get("/metrics"))
+                return out
 
-    fast = asyncio.run(answers(False, dags.running()))
-    # FastAPI resolved dependencies only for the two ids that are not canonical UUIDs
-    assert len(solved) == 2 and solved[1] == "/execution/task-instances/not-a-uuid/heartbeat"
-    del solved[:]
-    slow = asyncio.run(answers(True, dags.running()))
-    assert len(solved) == len(fast)
-    statuses = [a[0] for a in fast]
-    assert 204 in statuses and 200 in statuses and 401 in statuses and 403 in statuses
-    assert 409 in statuses and 413 in statuses and 422 in statuses
-    for i, (a, b) in enumerate(zip(fast, slow, strict=True)):
-        assert a == b, (i, a, b)
+    *responses, metrics = asyncio.run(answers())
+    for (method, path, _, _, status, detail), response in zip(_cases(ti), responses, strict=True):
+        assert response.status_code == status, (method, path, response.text)
+        if detail is not None:
+            assert _detail_matches(response.json()["detail"], detail), (path, response.text)
+    # requests are counted under their route's template, whatever the id looked like
+    template = 'route="/execution/task-instances/{task_instance_id}/heartbeat"'
+    assert any(
+        template in line and 'status="204"' in line and line.endswith(" 5.0")
+        for line in metrics.text.splitlines()
+    ), metrics.text
+
+
+def test_a_fresh_request_id_is_a_uuid4_hex() -> None:
+    ids = {request_id_for({"headers": []}) for _ in range(1000)}
+    assert len(ids) == 1000
+    for value in ids:
+        parsed = UUID(hex=value)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, RFC_4122, value)

@@ -24,7 +24,7 @@ from .middleware import RequestMiddleware
 from .openapi import build_openapi
 from .problems import install_handlers
 from .refresh import TokenRefreshMiddleware
-from .routes import API_VERSION, execution_router, ops_router
+from .routes import API_VERSION, execution_docs, execution_routes, ops_router
 from .settings import Settings
 
 __all__ = ["create_app", "pool_conninfo"]
@@ -158,7 +158,8 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
         # keys are read (a JWKS URL fetched) now, not on the first request
         app.state.token_cache = TokenCache(settings)
     app.state.metrics = Metrics(lambda: _pool_stats(app))
-    app.include_router(execution_router)
+    # first: they are most of the requests, and the router tries its routes in order
+    app.router.routes[0:0] = execution_routes
     app.include_router(ops_router)
     install_handlers(app)
     forward.install(app)
@@ -178,7 +179,7 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
     )
 
     def openapi() -> dict[str, Any]:
-        return build_openapi(app)
+        return build_openapi(app, execution_docs.routes)
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

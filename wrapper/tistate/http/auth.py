@@ -28,7 +28,7 @@ from ..tokens import DEFAULT_SCOPE, KeySet, Signer, TokenError, Verifier, check_
 from .problems import HTTPProblem
 from .settings import Settings
 
-__all__ = ["TokenCache", "authenticate", "make_signer", "make_verifier", "require_ti_token"]
+__all__ = ["TokenCache", "authenticate", "make_signer", "make_verifier", "token_cache"]
 
 log = logging.getLogger("tistate.http")
 #: the algorithms accepted with the shared secret unless configured: Airflow's default (HS512)
@@ -193,14 +193,3 @@ def token_cache(request: Request) -> TokenCache:
     if cache is None or cache.settings is not state.settings:
         cache = state.token_cache = TokenCache(state.settings)
     return cache
-
-
-async def require_ti_token(request: Request) -> None:
-    """Route dependency of every /execution/task-instances/{task_instance_id}/... route."""
-    settings: Settings = request.app.state.settings
-    if settings.insecure_no_auth:
-        return
-    ti_id = str(request.path_params.get("task_instance_id", ""))
-    request.state.token_claims = authenticate(
-        settings, request.headers.get("authorization"), ti_id, token_cache(request)
-    )

@@ -15,7 +15,7 @@ A client gone before its body is complete is ClientGoneError (499 or 408), not a
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -36,7 +36,6 @@ __all__ = [
     "BodyTooLargeError",
     "ClientGoneError",
     "echo_input",
-    "json_body",
     "parse_body",
 ]
 
@@ -174,12 +173,3 @@ async def parse_body(
     if instead is not None:
         raise instead
     raise RequestValidationError(errors)
-
-
-def json_body(adapter: TypeAdapter[T]) -> Callable[[Request], Awaitable[T]]:
-    """A FastAPI dependency: the body validated by `adapter`, or FastAPI's 422."""
-
-    async def dependency(request: Request) -> T:
-        return await parse_body(request, adapter, request.app.state.settings.max_body_bytes)
-
-    return dependency

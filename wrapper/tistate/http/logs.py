@@ -6,13 +6,22 @@ token and the JWT secret never reach a log record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ACCESS_LOGGER", "LOGGER", "JsonFormatter", "configure_logging", "log_access"]
+__all__ = [
+    "ACCESS_LOGGER",
+    "LOGGER",
+    "JsonFormatter",
+    "JsonHandler",
+    "configure_logging",
+    "log_access",
+]
 
 LOGGER = logging.getLogger("tistate.http")
 ACCESS_LOGGER = logging.getLogger("tistate.http.access")
@@ -28,16 +37,20 @@ _STANDARD = frozenset(
 _ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
+def _head(created: float, level: str, logger: str, msg: str) -> dict[str, Any]:
+    return {
+        "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "msg": msg,
+    }
+
+
 class JsonFormatter(logging.Formatter):
     """`{"ts", "level", "logger", "msg", ...extra}` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
+        entry = _head(record.created, record.levelname.lower(), record.name, record.getMessage())
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
@@ -46,21 +59,69 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(entry)
 
 
+class JsonHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `configure_logging` installs: JsonFormatter lines on a stream."""
+
+
+def _plain_json_handler(logger: logging.Logger) -> JsonHandler | None:
+    """The only handler a record of `logger` reaches, when that is a JsonHandler as
+    configure_logging left it (no filters on the way, nothing else handling it); else None."""
+    found: JsonHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if (
+                found is not None
+                or type(handler) is not JsonHandler
+                or handler.filters
+                or type(handler.formatter) is not JsonFormatter
+            ):
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    if found is None or found.level > logging.INFO:
+        return None
+    return found
+
+
 def log_access(fields: dict[str, Any]) -> None:
-    """`ACCESS_LOGGER.info("request", extra=fields)` without the search for the caller's frame
-    (a record's pathname, lineno and funcName are not part of the JSON line)."""
+    """`ACCESS_LOGGER.info("request", extra=fields)`, the same JSON line, made cheaply: without
+    the search for the caller's frame (pathname, lineno and funcName are not in the line), and,
+    with configure_logging's own handler, written as StreamHandler writes it without building a
+    LogRecord (a third of a heartbeat's work in this layer otherwise)."""
     logger = ACCESS_LOGGER
-    if logger.isEnabledFor(logging.INFO):
-        logger.handle(
-            logger.makeRecord(
-                logger.name, logging.INFO, __file__, 0, "request", (), None, "log_access", fields
-            )
-        )
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handler = _plain_json_handler(logger)
+    if handler is None:
+        logger.handle(_access_record(fields))
+        return
+    entry = _head(time.time(), "info", logger.name, "request")
+    entry.update(fields)
+    with handler.lock or contextlib.nullcontext():
+        try:
+            handler.stream.write(_ENCODER.encode(entry) + handler.terminator)
+            handler.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            handler.handleError(_access_record(fields))
+
+
+def _access_record(fields: dict[str, Any]) -> logging.LogRecord:
+    logger = ACCESS_LOGGER
+    return logger.makeRecord(
+        logger.name, logging.INFO, __file__, 0, "request", (), None, "log_access", fields
+    )
 
 
 def configure_logging(level: str = "info") -> None:
     """Route tistate's and uvicorn's loggers to one JSON handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = JsonHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):

@@ -9,9 +9,9 @@ second line is the connection pool itself (bounded `max_waiting` and `timeout`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,7 +49,15 @@ def request_id_for(scope: Scope) -> str:
         value = _header(scope, name)
         if value and _REQUEST_ID_RE.match(value):
             return value
-    return uuid.uuid4().hex
+    return _fresh_id()
+
+
+def _fresh_id() -> str:
+    """`uuid.uuid4().hex` without building a UUID object (a fifth of its CPU)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 class RequestMiddleware:

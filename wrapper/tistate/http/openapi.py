@@ -1,7 +1,8 @@
 """The OpenAPI document: FastAPI's, with the request bodies taken from the library's models.
 
-Bodies are validated from raw JSON (see `body`), so FastAPI does not see them as parameters; each
-route names its body model with `body_schema(...)` and `build_openapi()` adds the models' JSON
+The execution routes read their request themselves (see `routes`), so FastAPI sees neither their
+parameters nor their bodies: each is described by `execution_operation(...)` (the task-instance id,
+the Airflow-API-Version header and the body model), and `build_openapi()` adds the models' JSON
 schemas (pydantic's, validation mode) to `components.schemas`, with request examples (`EXAMPLES`).
 The per-task-instance bearer JWT is declared as the `TaskInstanceToken` security scheme of every
 /execution operation, so /docs offers an "Authorize" button for it.
@@ -10,12 +11,14 @@ The per-task-instance bearer JWT is declared as the `TaskInstanceToken` security
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
+from starlette.routing import BaseRoute
 
 from .. import models
 
@@ -25,6 +28,7 @@ __all__ = [
     "SECURITY_SCHEME",
     "body_schema",
     "build_openapi",
+    "execution_operation",
     "render_openapi",
     "write_openapi",
 ]
@@ -125,6 +129,36 @@ def body_schema(component: str) -> dict[str, Any]:
     }
 
 
+#: The parameters of every execution operation, as FastAPI described them when they were declared.
+_API_VERSION_DESCRIPTION = (
+    "Execution API version the client speaks (accepted, echoed as the server's version)"
+)
+EXECUTION_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "task_instance_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "format": "uuid", "title": "Task Instance Id"},
+    },
+    {
+        "name": "Airflow-API-Version",
+        "in": "header",
+        "required": False,
+        "schema": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": _API_VERSION_DESCRIPTION,
+            "title": "Airflow-Api-Version",
+        },
+        "description": _API_VERSION_DESCRIPTION,
+    },
+]
+
+
+def execution_operation(component: str) -> dict[str, Any]:
+    """`openapi_extra` of an execution route: its parameters and its body `component`."""
+    return {"parameters": [dict(p) for p in EXECUTION_PARAMETERS], **body_schema(component)}
+
+
 def _model_components() -> dict[str, Any]:
     components: dict[str, Any] = {}
     for name, model in BODY_MODELS.items():
@@ -137,15 +171,16 @@ def _model_components() -> dict[str, Any]:
     return components
 
 
-def build_openapi(app: FastAPI) -> dict[str, Any]:
-    """The app's OpenAPI document (cached on the app, as FastAPI does)."""
+def build_openapi(app: FastAPI, described: Sequence[BaseRoute] = ()) -> dict[str, Any]:
+    """The app's OpenAPI document (cached on the app, as FastAPI does): its FastAPI routes and
+    the `described` ones (routes that describe served routes FastAPI does not see)."""
     if app.openapi_schema:
         return app.openapi_schema
     document = get_openapi(
         title=app.title,
         version=app.version,
         description=app.description,
-        routes=app.routes,
+        routes=[*described, *app.routes],
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in _model_components().items():
@@ -162,7 +197,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
 
 def render_openapi(app: FastAPI) -> str:
     """The document as committed in docs/openapi.json (sorted keys, indent 2, final newline)."""
-    return json.dumps(build_openapi(app), indent=2, sort_keys=True) + "\n"
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
 
 
 def write_openapi(app: FastAPI, path: Path) -> None:
