@@ -177,6 +177,42 @@ $function$;
 
 COMMENT ON FUNCTION tistate._raise_problem(p_path text, p_problem text) IS 'TS422 for a problem ''<sub-path>: <message>'' found under p_path (nothing when p_problem is NULL)';
 
+-- _json_object and _array were the same check for two types.
+CREATE FUNCTION tistate._json_container(p_value jsonb, p_path text, p_type text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+BEGIN
+    -- An optional JSON object or array: absent or null is the empty one.
+    IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
+        RETURN CASE p_type WHEN 'object' THEN '{}'::jsonb ELSE '[]'::jsonb END;
+    END IF;
+    IF jsonb_typeof(p_value) <> p_type THEN
+        PERFORM tistate._invalid(p_path, 'must be a JSON ' || p_type);
+    END IF;
+    RETURN p_value;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._json_container(p_value jsonb, p_path text, p_type text) IS 'An optional JSON object or array (p_type): the value, or the empty one when absent or null; TS422 for another type';
+
+CREATE OR REPLACE FUNCTION tistate._json_object(p_value jsonb, p_path text)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+    SELECT tistate._json_container(p_value, p_path, 'object')
+$function$;
+
+CREATE OR REPLACE FUNCTION tistate._array(p_value jsonb, p_path text)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+    SELECT tistate._json_container(p_value, p_path, 'array')
+$function$;
+
 -- The raising helpers, now over the rules above.
 
 CREATE OR REPLACE FUNCTION tistate._check_uri(p_uri text, p_path text)

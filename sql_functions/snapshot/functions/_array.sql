@@ -1,19 +1,11 @@
--- defined by migration 0003_helpers.sql
+-- defined by migration 0010_payload_rules.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._array(p_value jsonb, p_path text)
  RETURNS jsonb
- LANGUAGE plpgsql
+ LANGUAGE sql
  IMMUTABLE
 AS $function$
-BEGIN
-    IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
-        RETURN '[]'::jsonb;
-    END IF;
-    IF jsonb_typeof(p_value) <> 'array' THEN
-        PERFORM tistate._invalid(p_path, 'must be a JSON array');
-    END IF;
-    RETURN p_value;
-END
+    SELECT tistate._json_container(p_value, p_path, 'array')
 $function$;
 
 COMMENT ON FUNCTION tistate._array(p_value jsonb, p_path text) IS 'A JSON array ([] for null/absent), else TS422';
