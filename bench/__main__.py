@@ -55,7 +55,9 @@ def serve(
 def run(
     system: Annotated[
         str,
-        typer.Argument(help="tistate | roundtrip | function | raw | raw-notify-on | raw-nonotify"),
+        typer.Argument(
+            help="tistate | tistate-w2 | roundtrip | raw | raw-notify-on | raw-nonotify | floor"
+        ),
     ],
     concurrency: Annotated[int, typer.Option("-c", "--concurrency")] = 80,
     history: int = 0,
@@ -71,17 +73,14 @@ def run(
 ) -> None:
     """One run: seed a batch, start the server(s), load, sample, verify; prints the JSON result."""
     from bench.common import RESULTS_DIR
-    from bench.matrix import RAW_SYSTEMS, run_http, run_raw
+    from bench.matrix import run_http, run_raw
+    from bench.raw import PGBENCH_SYSTEMS
     from bench.seed import ensure_database
 
     ensure_database(history, console=console)
-    if system in RAW_SYSTEMS:
+    if system in PGBENCH_SYSTEMS:
         result = run_raw(
-            history=history,
-            concurrency=concurrency,
-            n=n,
-            notify=RAW_SYSTEMS[system],
-            console=console,
+            history=history, concurrency=concurrency, n=n, system=system, console=console
         )
     else:
         result = run_http(

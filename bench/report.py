@@ -25,6 +25,7 @@ ORDER = [
     "raw (pgbench)",
     "raw (pgbench, notify on)",
     "raw (pgbench, notify off)",
+    "floor (pgbench)",
 ]
 LABEL = {
     "tistate": "tistate serve",
@@ -37,7 +38,10 @@ LABEL = {
     "raw (pgbench)": "raw limit (pgbench)",
     "raw (pgbench, notify on)": "raw, notify on (pgbench)",
     "raw (pgbench, notify off)": "raw, notify off (pgbench)",
+    "floor (pgbench)": "floor: the same writes, one statement (pgbench)",
 }
+RAW = "raw (pgbench)"
+FLOOR = "floor (pgbench)"
 
 
 def load_runs(results: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -186,6 +190,8 @@ def tables(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
                     f"| {f['lost']} / {f['dup']} | {'yes' if f['ok'] else '**NO**'} |"
                 )
         lines.append("")
+    lines += floor_ratios(summary)
+    lines += table_writes(runs)
     # Ratios, side by side.
     lines += [
         "### Ratios (throughput, same H and C, measured side by side)",
@@ -278,6 +284,61 @@ def tables(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def floor_ratios(summary: dict[tuple[str, int, int], dict[str, Any]]) -> list[str]:
+    """Service / raw / floor: each system's median throughput as a share of the floor's."""
+    cells = sorted((h, c) for (s, h, c) in summary if s == FLOOR and summary[(s, h, c)]["tput"])
+    if not cells:
+        return []
+    lines = [
+        "### Against the floor (median throughput, same H and C, measured side by side)",
+        "",
+        "| H | C | floor /s | raw /s | tistate serve /s | raw / floor | tistate / floor "
+        "| tistate / raw |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for h, c in cells:
+        floor = summary[(FLOOR, h, c)]
+        raw = summary.get((RAW, h, c))
+        t = summary.get(("tistate", h, c))
+
+        def tput(f: dict[str, Any] | None) -> str:
+            return _fmt(f["tput"], 1) if f else "-"
+
+        lines.append(
+            f"| {h:,} | {c} | {tput(floor)} | {tput(raw)} | {tput(t)} "
+            f"| {_ratio(summary, raw, FLOOR, h, c) if raw else '-'} "
+            f"| {_ratio(summary, t, FLOOR, h, c) if t else '-'} "
+            f"| {_ratio(summary, t, RAW, h, c) if t else '-'} |"
+        )
+    return [*lines, ""]
+
+
+def table_writes(runs: list[dict[str, Any]]) -> list[str]:
+    """Rows written per completion by table, for each pgbench system (first run of each): the
+    floor's writes must be the function's."""
+    firsts: dict[str, dict[str, dict[str, float]]] = {}
+    for r in runs:
+        if r.get("kind") == "raw" and r.get("table_writes") and r["system"] not in firsts:
+            firsts[r["system"]] = r["table_writes"]
+    if FLOOR not in firsts:
+        return []
+    systems = [s for s in ORDER if s in firsts]
+    tables = sorted({t for w in firsts.values() for t in w})
+    lines = [
+        "### Rows written per completion (pg_stat_user_tables, inserted / updated)",
+        "",
+        "| table | " + " | ".join(LABEL.get(s, s) for s in systems) + " |",
+        "|---|" + "---:|" * len(systems),
+    ]
+    for table in tables:
+        row = []
+        for s in systems:
+            w = firsts[s].get(table, {"inserted": 0, "updated": 0})
+            row.append(f"{w['inserted']:g} / {w['updated']:g}")
+        lines.append(f"| {table} | " + " | ".join(row) + " |")
+    return [*lines, ""]
 
 
 def plot(runs: list[dict[str, Any]], path: Path) -> None:
