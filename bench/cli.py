@@ -215,13 +215,14 @@ def report(
     results: Annotated[Path, typer.Argument(help="a bench/results/<stamp> directory")],
     doc: Path = Path("docs/benchmarks.md"),
     plot: Path = Path("docs/benchmarks.png"),
+    no_plot: Annotated[bool, typer.Option(help="tables only (one C makes no curve)")] = False,
     section: Annotated[str, typer.Option(help="marker name in the document")] = "results",
 ) -> None:
     """Tables, ratios and the plot from a results directory into docs/benchmarks.md."""
     from bench.report import write_report
 
-    write_report(results, doc, plot, section)
-    console.print(f"wrote {doc} and {plot}")
+    write_report(results, doc, None if no_plot else plot, section)
+    console.print(f"wrote {doc}" + ("" if no_plot else f" and {plot}"))
 
 
 @app.command("airflow-oom")

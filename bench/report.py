@@ -8,6 +8,7 @@ by hand, so a rerun replaces the figures and nothing else.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -107,6 +108,13 @@ def summarise(runs: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str
                 sum(s.get("cpu_ms_per_completion") or 0 for s in r["resources"]["servers"])
                 for r in rs
                 if r.get("resources", {}).get("servers")
+            ),
+            # The whole machine's CPU per completion (server, PostgreSQL, load generator, relay,
+            # and anything else running): busy share x CPUs x run time / completions.
+            "machine_cpu_ms": _median(
+                r["resources"]["machine_cpu_busy"] * (os.cpu_count() or 1) * 1000 / tput
+                for r in rs
+                if (tput := r.get("completions_per_s")) and "machine_cpu_busy" in r["resources"]
             ),
             "lock_waiters": max(r["resources"]["peak_lock_waiters"] for r in rs),
             "lock_wait_ms": max(r["resources"]["longest_lock_wait_ms"] for r in rs),
@@ -293,8 +301,8 @@ def floor_ratios(summary: dict[tuple[str, int, int], dict[str, Any]]) -> list[st
         "### Against the floor (median throughput, same H and C, measured side by side)",
         "",
         "| H | C | floor /s | raw /s | tistate serve /s | raw / floor | tistate / floor "
-        "| tistate / raw |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| tistate / raw | machine CPU ms per completion: floor / raw / tistate |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for h, c in cells:
         floor = summary[(FLOOR, h, c)]
@@ -304,11 +312,15 @@ def floor_ratios(summary: dict[tuple[str, int, int], dict[str, Any]]) -> list[st
         def tput(f: dict[str, Any] | None) -> str:
             return _fmt(f["tput"], 1) if f else "-"
 
+        def cpu(f: dict[str, Any] | None) -> str:
+            return _fmt(f["machine_cpu_ms"], 1) if f else "-"
+
         lines.append(
             f"| {h:,} | {c} | {tput(floor)} | {tput(raw)} | {tput(t)} "
             f"| {_ratio(summary, raw, FLOOR, h, c) if raw else '-'} "
             f"| {_ratio(summary, t, FLOOR, h, c) if t else '-'} "
-            f"| {_ratio(summary, t, RAW, h, c) if t else '-'} |"
+            f"| {_ratio(summary, t, RAW, h, c) if t else '-'} "
+            f"| {cpu(floor)} / {cpu(raw)} / {cpu(t)} |"
         )
     return [*lines, ""]
 
@@ -386,15 +398,20 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(results: Path, doc: Path, plot_path: Path, section: str = "results") -> None:
+def write_report(
+    results: Path, doc: Path, plot_path: Path | None, section: str = "results"
+) -> None:
     """Replace the block between `<!-- bench:<section>:start -->` and its end marker."""
     start, end = f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
     meta, runs = load_runs(results)
     meta["results_dir"] = str(results)
     block = tables(meta, runs)
-    plot(runs, plot_path)
-    rel = plot_path.name if plot_path.parent == doc.parent else str(plot_path)
-    generated = f"{start}\n\n![throughput and p99 against concurrency]({rel})\n\n{block}\n{end}"
+    figure = ""
+    if plot_path is not None:
+        plot(runs, plot_path)
+        rel = plot_path.name if plot_path.parent == doc.parent else str(plot_path)
+        figure = f"![throughput and p99 against concurrency]({rel})\n\n"
+    generated = f"{start}\n\n{figure}{block}\n{end}"
     text = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{start}\n{end}\n"
     if start in text and end in text:
         head, rest = text.split(start, 1)
