@@ -168,6 +168,13 @@ def matrix(
     micro_n: int = 300,
     jwt_secret: Annotated[str | None, typer.Option(envvar="TISTATE_JWT_SECRET")] = None,
     time_limit: float = 300.0,
+    pgbench_clients: Annotated[
+        int | None,
+        typer.Option(
+            help="pgbench clients of every raw/floor run (default: C, capped by what "
+            "max_connections leaves at the cell's first pgbench run)"
+        ),
+    ] = None,
     out: Path | None = None,
 ) -> None:
     """The whole matrix, side by side; results in bench/results/<stamp>/ (then run `report`)."""
@@ -187,6 +194,7 @@ def matrix(
         jwt_secret=jwt_secret,
         out_dir=out,
         time_limit_s=time_limit,
+        pgbench_clients=pgbench_clients,
         console=console,
     )
     print(out_dir)

@@ -17,7 +17,13 @@ from rich.console import Console
 from bench.common import RESULTS_DIR, code_version, dsn, machine, url, write_json
 from bench.load import LoadConfig, LoadResult, make_jobs, run_load, summarise
 from bench.monitor import Monitor
-from bench.raw import PGBENCH_SYSTEMS, max_raw_clients, micro_lock_hold, run_pgbench
+from bench.raw import (
+    PGBENCH_SYSTEMS,
+    max_raw_clients,
+    micro_lock_hold,
+    run_pgbench,
+    wait_for_clients,
+)
 from bench.seed import ensure_database, load_payloads, prepare_batch
 from bench.servers import pgbouncer, start_server, stop_server
 from bench.verify import verify_batch
@@ -191,15 +197,22 @@ def run_raw(
     concurrency: int,
     n: int,
     system: str = "raw",
+    clients: int | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """The same payloads from pgbench (no HTTP, no Python): the function, or the floor."""
+    """The same payloads from pgbench (no HTTP, no Python): the function, or the floor.
+
+    `clients`: exactly this many pgbench clients (waiting until they fit); default: C, capped
+    at what max_connections leaves now."""
     console = console or Console(stderr=True)
     from bench.common import db_name
 
     spec = PGBENCH_SYSTEMS[system]
     dbname = db_name(history)
-    clients = min(concurrency, max_raw_clients())
+    if clients is None:
+        clients = min(concurrency, max_raw_clients())
+    else:
+        wait_for_clients(clients)
     per = max(1, n // clients)
     batch = prepare_batch(dbname, clients * per, f"{system}-c{concurrency}")
     _reset(dbname)
@@ -291,6 +304,7 @@ def run_matrix(
     jwt_secret: str | None = None,
     out_dir: Path | None = None,
     time_limit_s: float = 300.0,
+    pgbench_clients: int | None = None,
     console: Console | None = None,
 ) -> Path:
     """Every (H, C, system) side by side, rep by rep; returns the results directory."""
@@ -320,6 +334,9 @@ def run_matrix(
             fh.write(json.dumps(r, default=str) + "\n")
 
     started = time.monotonic()
+    clients_of: dict[tuple[int, int], int] = {
+        (h, c): min(c, pgbench_clients) for h in histories for c in concurrencies if pgbench_clients
+    }
     for history in histories:
         ensure_database(history, console=console)
         for conc in (1, 8):
@@ -334,9 +351,16 @@ def run_matrix(
                 order = list(systems) if rep % 2 == 0 else list(reversed(systems))
                 for system in order:
                     if system in PGBENCH_SYSTEMS:
+                        # Every pgbench run of a cell with the first one's client count.
                         r = run_raw(
-                            history=history, concurrency=conc, n=n, system=system, console=console
+                            history=history,
+                            concurrency=conc,
+                            n=n,
+                            system=system,
+                            clients=clients_of.get((history, conc)),
+                            console=console,
                         )
+                        clients_of.setdefault((history, conc), int(r["clients"]))
                     else:
                         r = run_http(
                             system,

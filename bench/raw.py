@@ -40,6 +40,16 @@ def max_raw_clients(reserve: int = 20) -> int:
     return max(1, limit - used - reserve)
 
 
+def wait_for_clients(clients: int, timeout_s: float = 300.0, reserve: int = 20) -> None:
+    """Wait until `clients` pgbench connections fit (someone else's run may hold them): runs
+    compared side by side need the same client count, not whatever is left at the moment."""
+    deadline = time.monotonic() + timeout_s
+    while max_raw_clients(reserve) < clients:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{clients} connections for pgbench not free after {timeout_s} s")
+        time.sleep(2)
+
+
 def _start_relay(dbname: str, log_path: Path) -> subprocess.Popen[bytes]:
     """`tistate relay` beside pgbench, as the service runs one; an error if it does not start."""
     with open(log_path, "wb") as log:
