@@ -227,10 +227,11 @@ def report(
     section: Annotated[str, typer.Option(help="marker name in the document")] = "results",
 ) -> None:
     """Tables, ratios and the plot from a results directory into docs/benchmarks.md."""
-    from bench.report import write_report
+    from bench.report import floor_summary, write_report
 
     write_report(results, doc, None if no_plot else plot, section)
     console.print(f"wrote {doc}" + ("" if no_plot else f" and {plot}"))
+    print(floor_summary(results))  # service / raw / floor, when the runs have a floor
 
 
 @app.command("airflow-oom")

@@ -325,6 +325,12 @@ def floor_ratios(summary: dict[tuple[str, int, int], dict[str, Any]]) -> list[st
     return [*lines, ""]
 
 
+def floor_summary(results: Path) -> str:
+    """The floor table of a results directory, for the terminal ('' without floor runs)."""
+    _, runs = load_runs(results)
+    return "\n".join(floor_ratios(summarise(runs)))
+
+
 def table_writes(runs: list[dict[str, Any]]) -> list[str]:
     """Rows written per completion by table, for each pgbench system (first run of each): the
     floor's writes must be the function's."""
