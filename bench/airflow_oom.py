@@ -34,7 +34,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,11 +49,13 @@ from typing import IO, Any
 import psycopg
 
 from bench import load
-from bench.common import PG_HOST, PG_PORT, PG_USER, RESULTS_DIR, machine
+from bench.common import PG_HOST, PG_PORT, PG_USER, RESULTS_DIR, machine, scratch_db
+from bench.procfs import tree, tree_rss_kib
+from bench.servers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 NGINX_CONF = REPO / "deploy" / "nginx" / "tistate.conf"
-DB_NAME = "bench_airflow_oom"
+DB_NAME = scratch_db("airflow_oom")
 HOLD_POOL = "tistate_hold"
 JWT_SECRET = "tistate-bench-airflow-oom-" + "s" * 64  # HS512: at least 64 bytes
 AUDIENCE = "urn:airflow.apache.org:task"
@@ -130,12 +131,6 @@ def admin_dsn(dbname: str = "postgres") -> str:
     return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={dbname}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def answers(port: int, path: str) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
@@ -149,40 +144,12 @@ def answers(port: int, path: str) -> bool:
 # --- RSS of process trees ------------------------------------------------------------------------
 
 
-def tree(pid: int) -> list[int]:
-    """pid and all its descendants (from /proc/*/task/*/children)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as fh:
-                    todo += [int(c) for c in fh.read().split()]
-        except OSError:
-            continue
-    return out
-
-
-def rss_kib(pid: int) -> int:
-    total = 0
-    for p in tree(pid):
-        try:
-            with open(f"/proc/{p}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            continue
-    return total
-
-
 class RssSampler:
     """Samples the RSS of named process trees every 0.25 s: before, peak, after."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
-        self.before = {name: rss_kib(pid) for name, pid in pids.items()}
+        self.before = {name: tree_rss_kib(pid) for name, pid in pids.items()}
         self.peak = dict(self.before)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -190,7 +157,7 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.wait(0.25):
             for name, pid in self.pids.items():
-                self.peak[name] = max(self.peak[name], rss_kib(pid))
+                self.peak[name] = max(self.peak[name], tree_rss_kib(pid))
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -203,7 +170,7 @@ class RssSampler:
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
         for name, pid in self.pids.items():
-            after = rss_kib(pid)
+            after = tree_rss_kib(pid)
             out[name] = {
                 "before_mib": round(self.before[name] / 1024, 1),
                 "peak_mib": round(self.peak[name] / 1024, 1),

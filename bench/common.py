@@ -28,9 +28,18 @@ HOSTNAME = "bench-worker"
 PID = 4242
 
 
+# Several people may bench on one server: BENCH_DB_PREFIX keeps their databases apart.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "bench")
+
+
 def db_name(history: int) -> str:
     """One database per alias-history size: bench_h0, bench_h1000000."""
-    return f"bench_h{history}"
+    return f"{DB_PREFIX}_h{history}"
+
+
+def scratch_db(purpose: str) -> str:
+    """The database of a separate study: bench_httpcpu, bench_airflow_oom."""
+    return f"{DB_PREFIX}_{purpose}"
 
 
 def dsn(dbname: str, *, host: str = PG_HOST, port: int = PG_PORT) -> str:

@@ -1,11 +1,12 @@
 """CPU per request of the HTTP server: the two hot endpoints, measured from /proc/<pid>.
 
-    python -m bench.http_cpu                                  # this checkout
-    python -m bench.http_cpu --ab /tmp/tistate-head           # A = that tree, B = this checkout
+    python -m bench http-cpu                                  # this checkout
+    python -m bench http-cpu --ab /tmp/tistate-head           # A = that tree, B = this checkout
 
-Starts `python -m tistate.http` (JSON access log to a file, JWT auth on, prepared statements on, as
-`tistate serve` runs) for each source tree, on its own database (`bench_httpcpu`, created and
-seeded here, so concurrent benchmarks on bench_h* are not disturbed). Per repetition and server, a
+(`python -m bench.http_cpu ...` is the same command.) Starts `tistate serve` (access log on, JWT
+auth on, prepared statements on) from each source tree (bench.servers.start_server), on its own
+database (`bench_httpcpu`, created and seeded here, so concurrent benchmarks on bench_h* are not
+disturbed). Per repetition and server, a
 fresh batch of N running task instances gets, per task instance:
 
 1. PUT .../heartbeat  (the first use of the task instance's token), then
@@ -20,12 +21,9 @@ Prints the median (and min/max) over the repetitions; "completion" is heartbeat 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,16 +34,16 @@ from typing import Any
 
 import psycopg
 
-from bench.common import HOSTNAME, PID, dsn, url
+from bench.common import HOSTNAME, PID, dsn, scratch_db, url
 from bench.http1 import Connection
 from bench.load import make_token
+from bench.procfs import cpu_ns
 from bench.seed import BENCH_SCHEMA_SQL, _create, _define_dags, prepare_batch
-from bench.servers import free_port, stop_process
+from bench.servers import Server, start_server, stop_server
 from tistate.migrate import migrate
 
-DBNAME = "bench_httpcpu"
+DBNAME = scratch_db("httpcpu")
 SECRET = "http-cpu-bench-secret-0123456789abcdef"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def setup_database(dbname: str = DBNAME) -> None:
@@ -56,85 +54,6 @@ def setup_database(dbname: str = DBNAME) -> None:
         conn.execute(BENCH_SCHEMA_SQL)
         _define_dags(conn)
         conn.execute("VACUUM ANALYZE")
-
-
-# ---------------------------------------------------------------------------------- CPU
-
-
-def cpu_ns(pid: int) -> int:
-    """On-CPU nanoseconds of every thread of `pid` (schedstat), or clock ticks from stat."""
-    total = 0
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
-                    total += int(fh.read().split()[0])
-            except FileNotFoundError:  # a thread that just ended
-                continue
-        return total
-    except FileNotFoundError:
-        pass
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-
-
-# ---------------------------------------------------------------------------------- server
-
-
-@dataclass
-class Server:
-    label: str
-    src: Path
-    proc: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-
-def start(label: str, src: Path, dbname: str, log_dir: Path, pool_size: int) -> Server:
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "PYTHONPATH": f"{src / 'wrapper'}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(
-                os.pathsep
-            ),
-            "TISTATE_DATABASE_URL": url(dbname),
-            "TISTATE_JWT_SECRET": SECRET,
-            "TISTATE_HOST": "127.0.0.1",
-            "TISTATE_PORT": str(port),
-            "TISTATE_POOL_SIZE": str(pool_size),
-        }
-    )
-    log_path = log_dir / f"server-{label}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tistate.http"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=src,
-        )
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server {label} exited: {log_path.read_text()[-2000:]}")
-        try:
-            status, _ = asyncio.run(_one_get(port, "/health"))
-            if status == 200:
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"server {label} not ready: {log_path}")
-        time.sleep(0.2)
-    return Server(label, src, proc, port, log_path)
-
-
-def stop(server: Server) -> None:
-    stop_process(server.proc)
 
 
 # ---------------------------------------------------------------------------------- client
@@ -226,50 +145,53 @@ def measure(server: Server, phase: Phase, concurrency: int) -> tuple[float, floa
 # ---------------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.http_cpu", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "--src", type=Path, default=REPO, help="source tree of server B (default: this checkout)"
-    )
-    parser.add_argument(
-        "--ab", type=Path, default=None, metavar="SRC_A", help="also run server A from this tree"
-    )
-    parser.add_argument(
-        "-n", type=int, default=600, help="task instances per repetition (default 600)"
-    )
-    parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")
-    parser.add_argument("-c", "--concurrency", type=int, default=4, help="connections (default 4)")
-    parser.add_argument("--pool-size", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=200, help="warm-up task instances per server")
-    parser.add_argument("--keep-db", action="store_true", help="reuse bench_httpcpu as it is")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = parser.parse_args(argv)
-
-    if not args.keep_db:
+def run(
+    *,
+    src: Path,
+    ab: Path | None,
+    n: int,
+    reps: int,
+    concurrency: int,
+    pool_size: int,
+    warmup: int,
+    keep_db: bool,
+    json_path: Path | None,
+) -> int:
+    """Server B (tree `src`) and, with `ab`, server A beside it; 1 on unexpected statuses."""
+    if not keep_db:
         setup_database()
     log_dir = Path(tempfile.mkdtemp(prefix="tistate-http-cpu-"))
-    trees = [("A", args.ab)] if args.ab else []
-    trees.append(("B", args.src))
-    servers = [start(label, src.resolve(), DBNAME, log_dir, args.pool_size) for label, src in trees]
+    trees = [("A", ab)] if ab else []
+    trees.append(("B", src))
+    servers = [
+        start_server(
+            "tistate",
+            url(DBNAME),
+            log_dir=log_dir,
+            jwt_secret=SECRET,
+            env_extra={"TISTATE_POOL_SIZE": str(pool_size)},
+            src=tree.resolve(),
+            label=label,
+        )
+        for label, tree in trees
+    ]
     results: dict[str, dict[str, list[float]]] = {
         s.label: {"heartbeat": [], "state": [], "completion": []} for s in servers
     }
     bad: Counter[str] = Counter()
     try:
         for s in servers:  # warm-up: prepared statements, caches, imports
-            hb, st = phases(s, DBNAME, args.warmup, f"warmup-{s.label}")
-            measure(s, hb, args.concurrency)
-            measure(s, st, args.concurrency)
-        for rep in range(args.reps):
-            work = {s.label: phases(s, DBNAME, args.n, f"cpu-{s.label}-{rep}") for s in servers}
+            hb, st = phases(s, DBNAME, warmup, f"warmup-{s.label}")
+            measure(s, hb, concurrency)
+            measure(s, st, concurrency)
+        for rep in range(reps):
+            work = {s.label: phases(s, DBNAME, n, f"cpu-{s.label}-{rep}") for s in servers}
             order = servers if rep % 2 == 0 else list(reversed(servers))
             per: dict[str, dict[str, float]] = {s.label: {} for s in servers}
             for kind, index in (("heartbeat", 0), ("state", 1)):
                 for s in order:
                     phase = work[s.label][index]
-                    ms, wall = measure(s, phase, args.concurrency)
+                    ms, wall = measure(s, phase, concurrency)
                     per[s.label][kind] = ms
                     for status, count in phase.statuses.items():
                         if status not in (200, 204):
@@ -287,12 +209,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
     finally:
         for s in servers:
-            stop(s)
+            stop_server(s)
     print()
-    print(
-        f"server CPU ms per request, median [min-max] of {args.reps} x {args.n}, "
-        f"C={args.concurrency}"
-    )
+    print(f"server CPU ms per request, median [min-max] of {reps} x {n}, C={concurrency}")
     summary: dict[str, Any] = {}
     for s in servers:
         summary[s.label] = {"src": str(s.src)}
@@ -309,10 +228,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  B/A {kind:10s} {b / a:6.2f}  ({a - b:+.3f} ms)")
     if bad:
         print(f"unexpected statuses: {dict(bad)} (logs in {log_dir})")
-    if args.json:
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    if json_path:
+        json_path.write_text(json.dumps(summary, indent=2) + "\n")
     return 1 if bad else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m bench.http_cpu ...`, the command's name before bench.cli
+    from bench.cli import app
+
+    app(["http-cpu", *sys.argv[1:]], prog_name="python -m bench")

@@ -17,7 +17,13 @@ from rich.console import Console
 from bench.common import RESULTS_DIR, code_version, dsn, machine, url, write_json
 from bench.load import LoadConfig, LoadResult, make_jobs, run_load, summarise
 from bench.monitor import Monitor
-from bench.raw import max_raw_clients, micro_lock_hold, run_pgbench
+from bench.raw import (
+    PGBENCH_SYSTEMS,
+    max_raw_clients,
+    micro_lock_hold,
+    run_pgbench,
+    wait_for_clients,
+)
 from bench.seed import ensure_database, load_payloads, prepare_batch
 from bench.servers import pgbouncer, start_server, stop_server
 from bench.verify import verify_batch
@@ -26,15 +32,6 @@ FUNCTION_STATS_SQL = """
 SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions
 WHERE schemaname = 'tistate' ORDER BY total_time DESC
 """
-
-
-#: pgbench systems -> tistate.notify_events of their sessions
-RAW_SYSTEMS = {"raw": "relay", "raw-notify-on": "on", "raw-nonotify": "off"}
-RAW_LABELS = {
-    "relay": "raw (pgbench)",
-    "on": "raw (pgbench, notify on)",
-    "off": "raw (pgbench, notify off)",
-}
 
 
 def _run_async(coro: Awaitable[Any]) -> Any:
@@ -75,6 +72,25 @@ def _function_stats(dbname: str) -> dict[str, Any]:
         }
         for name, calls, total, own in rows
         if calls
+    }
+
+
+TABLE_WRITES_SQL = """
+SELECT relname, n_tup_ins, n_tup_upd FROM pg_stat_user_tables
+WHERE schemaname = 'tistate' AND n_tup_ins + n_tup_upd > 0 ORDER BY relname
+"""
+
+
+def _table_writes(dbname: str, completed: int) -> dict[str, dict[str, float]]:
+    """Rows inserted and updated per completion, by table (stats reset before the run): the
+    floor's honesty check, its writes against the function's. Call after _function_stats (which
+    waits for the backends' statistics)."""
+    with psycopg.connect(dsn(dbname), autocommit=True) as conn:
+        rows = conn.execute(TABLE_WRITES_SQL).fetchall()
+    per = max(1, completed)
+    return {
+        name: {"inserted": round(ins / per, 2), "updated": round(upd / per, 2)}
+        for name, ins, upd in rows
     }
 
 
@@ -180,25 +196,33 @@ def run_raw(
     history: int,
     concurrency: int,
     n: int,
-    notify: str = "relay",
+    system: str = "raw",
+    clients: int | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """The same function and payloads from pgbench, no HTTP and no Python."""
+    """The same payloads from pgbench (no HTTP, no Python): the function, or the floor.
+
+    `clients`: exactly this many pgbench clients (waiting until they fit); default: C, capped
+    at what max_connections leaves now."""
     console = console or Console(stderr=True)
     from bench.common import db_name
 
+    spec = PGBENCH_SYSTEMS[system]
     dbname = db_name(history)
-    clients = min(concurrency, max_raw_clients())
+    if clients is None:
+        clients = min(concurrency, max_raw_clients())
+    else:
+        wait_for_clients(clients)
     per = max(1, n // clients)
-    batch = prepare_batch(dbname, clients * per, f"raw-c{concurrency}")
+    batch = prepare_batch(dbname, clients * per, f"{system}-c{concurrency}")
     _reset(dbname)
     monitor = Monitor(dsn(dbname), [])
     monitor.start()
-    out = run_pgbench(batch, clients, per_client=per, notify=notify)
+    out = run_pgbench(batch, clients, per_client=per, notify=spec.notify, script_text=spec.script)
     monitor.stop()
     done = out.pop("done_rns") if out["returncode"] == 0 else []
     result: dict[str, Any] = {
-        "system": RAW_LABELS[notify],
+        "system": spec.label,
         "kind": "raw",
         "history": history,
         "concurrency": concurrency,
@@ -208,8 +232,11 @@ def run_raw(
         **out,
         "resources": monitor.summary(out["completed"]),
         "function_stats": _function_stats(dbname),
+        "table_writes": _table_writes(dbname, out["completed"]),
         "verify": verify_batch(dbname, batch.id, done),
     }
+    # An aborted pgbench (a script error) completes nothing, which verifies clean: not a pass.
+    result["verify"]["ok"] = result["verify"]["ok"] and out["returncode"] == 0
     _log_run(console, result)
     return result
 
@@ -277,6 +304,7 @@ def run_matrix(
     jwt_secret: str | None = None,
     out_dir: Path | None = None,
     time_limit_s: float = 300.0,
+    pgbench_clients: int | None = None,
     console: Console | None = None,
 ) -> Path:
     """Every (H, C, system) side by side, rep by rep; returns the results directory."""
@@ -306,6 +334,9 @@ def run_matrix(
             fh.write(json.dumps(r, default=str) + "\n")
 
     started = time.monotonic()
+    clients_of: dict[tuple[int, int], int] = {
+        (h, c): min(c, pgbench_clients) for h in histories for c in concurrencies if pgbench_clients
+    }
     for history in histories:
         ensure_database(history, console=console)
         for conc in (1, 8):
@@ -319,14 +350,17 @@ def run_matrix(
             for conc in concurrencies:
                 order = list(systems) if rep % 2 == 0 else list(reversed(systems))
                 for system in order:
-                    if system in RAW_SYSTEMS:
+                    if system in PGBENCH_SYSTEMS:
+                        # Every pgbench run of a cell with the first one's client count.
                         r = run_raw(
                             history=history,
                             concurrency=conc,
                             n=n,
-                            notify=RAW_SYSTEMS[system],
+                            system=system,
+                            clients=clients_of.get((history, conc)),
                             console=console,
                         )
+                        clients_of.setdefault((history, conc), int(r["clients"]))
                     else:
                         r = run_http(
                             system,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -10,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from bench.procfs import cpu_s, machine_cpu, status
 
 LOCK_SQL = """
 SELECT count(DISTINCT l.pid),
@@ -35,33 +34,6 @@ BACKENDS_SQL = """
 SELECT count(*) FILTER (WHERE state = 'active'), count(*)
 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
 """
-
-
-def proc_status(pid: int) -> tuple[int, int]:
-    """(VmRSS in KiB, Threads) of a process."""
-    rss = threads = 0
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Threads:"):
-                threads = int(line.split()[1])
-    return rss, threads
-
-
-def proc_cpu_s(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine."""
-    with open("/proc/stat") as fh:
-        parts = [int(x) for x in fh.readline().split()[1:]]
-    idle = parts[3] + parts[4]
-    return float(sum(parts) - idle), float(sum(parts))
 
 
 @dataclass
@@ -98,14 +70,14 @@ class Monitor:
 
     def start(self) -> None:
         for pid in self.server_pids:
-            rss, threads = proc_status(pid)
+            rss, threads = status(pid)
             self.servers[pid] = ServerSample(
                 rss_idle_kib=rss,
                 threads_idle=threads,
                 rss_peak_kib=rss,
                 threads_peak=threads,
                 threads_min=threads,
-                cpu_start_s=proc_cpu_s(pid),
+                cpu_start_s=cpu_s(pid),
             )
         self._cpu0 = machine_cpu()
         self._thread = threading.Thread(target=self._run, name="bench-monitor", daemon=True)
@@ -118,7 +90,7 @@ class Monitor:
                 now = time.monotonic()
                 for pid, s in self.servers.items():
                     try:
-                        rss, threads = proc_status(pid)
+                        rss, threads = status(pid)
                     except FileNotFoundError:
                         continue
                     s.rss_peak_kib = max(s.rss_peak_kib, rss)
@@ -144,7 +116,7 @@ class Monitor:
             self._thread.join()
         for pid, s in self.servers.items():
             try:
-                s.cpu_end_s = proc_cpu_s(pid)
+                s.cpu_end_s = cpu_s(pid)
             except FileNotFoundError:
                 s.cpu_end_s = s.cpu_start_s
         busy1, total1 = machine_cpu()

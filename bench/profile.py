@@ -7,7 +7,6 @@ with the most inclusive and self time.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,28 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if ppid == pid:
-            out.append(int(entry))
-    return out
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode()
-    except FileNotFoundError:
-        return ""
+from bench.procfs import children, cmdline
 
 
 def fold(raw: str, top: int = 25) -> dict[str, Any]:
@@ -72,8 +50,8 @@ def _sample(
     server = None
     deadline = time.monotonic() + 60
     while server is None and time.monotonic() < deadline:
-        for child in _children(bench.pid):
-            line = _cmdline(child)
+        for child in children(bench.pid):
+            line = cmdline(child)
             if "serve" in line or "uvicorn" in line:
                 server = child
         time.sleep(0.2)

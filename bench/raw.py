@@ -1,4 +1,4 @@
-"""Baselines without HTTP: pgbench calling ti_update_state (raw limit), a lock-hold micro-run."""
+"""pgbench baselines without HTTP (the function: raw; the floor) and a lock-hold micro-run."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from bench.common import PG_BIN, PG_HOST, PG_PORT, PG_USER, dsn
+from bench.floor import floor_script
 from bench.load import percentiles
 from bench.seed import Batch
 
@@ -36,6 +38,16 @@ def max_raw_clients(reserve: int = 20) -> int:
         limit = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
         used = int(conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0])  # type: ignore[index]
     return max(1, limit - used - reserve)
+
+
+def wait_for_clients(clients: int, timeout_s: float = 300.0, reserve: int = 20) -> None:
+    """Wait until `clients` pgbench connections fit (someone else's run may hold them): runs
+    compared side by side need the same client count, not whatever is left at the moment."""
+    deadline = time.monotonic() + timeout_s
+    while max_raw_clients(reserve) < clients:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{clients} connections for pgbench not free after {timeout_s} s")
+        time.sleep(2)
 
 
 def _start_relay(dbname: str, log_path: Path) -> subprocess.Popen[bytes]:
@@ -65,14 +77,38 @@ def _relay_connected(dbname: str) -> bool:
     return bool(row and row[0])
 
 
+@dataclass(frozen=True)
+class PgbenchSystem:
+    """A system the bench runs under pgbench: its script and its sessions' notify mode."""
+
+    label: str  # the `system` of its results
+    notify: str  # tistate.notify_events of the sessions: relay, on or off
+    script: str = PGBENCH_SCRIPT
+
+
+#: pgbench systems by name: the function in each notify mode, and the floor (bench/floor.py)
+PGBENCH_SYSTEMS = {
+    "raw": PgbenchSystem("raw (pgbench)", "relay"),
+    "raw-notify-on": PgbenchSystem("raw (pgbench, notify on)", "on"),
+    "raw-nonotify": PgbenchSystem("raw (pgbench, notify off)", "off"),
+    "floor": PgbenchSystem("floor (pgbench)", "relay", floor_script()),
+}
+
+
 def run_pgbench(
-    batch: Batch, clients: int, *, per_client: int, threads: int = 2, notify: str = "relay"
+    batch: Batch,
+    clients: int,
+    *,
+    per_client: int,
+    threads: int = 2,
+    notify: str = "relay",
+    script_text: str = PGBENCH_SCRIPT,
 ) -> dict[str, Any]:
     """pgbench -c clients -t per_client over batch rows 1 .. clients * per_client (+1 offset)."""
     assert clients * per_client <= batch.n
     workdir = Path(tempfile.mkdtemp(prefix="tistate-bench-pgbench-"))
     script = workdir / "finish.sql"
-    script.write_text(PGBENCH_SCRIPT)
+    script.write_text(script_text)
     cmd = [
         str(PG_BIN / "pgbench"),
         "-h",

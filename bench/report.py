@@ -8,6 +8,7 @@ by hand, so a rerun replaces the figures and nothing else.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,11 +21,11 @@ ORDER = [
     "tistate x2 via PgBouncer",
     "tistate-deepq",
     "tistate-deepq x2 via PgBouncer",
-    "function",
     "roundtrip",
     "raw (pgbench)",
     "raw (pgbench, notify on)",
     "raw (pgbench, notify off)",
+    "floor (pgbench)",
 ]
 LABEL = {
     "tistate": "tistate serve",
@@ -32,12 +33,14 @@ LABEL = {
     "tistate x2 via PgBouncer": "tistate x2 + PgBouncer",
     "tistate-deepq": "tistate serve, deep queue",
     "tistate-deepq x2 via PgBouncer": "tistate deep queue x2 + PgBouncer",
-    "function": "function stand-in",
     "roundtrip": "round-trip baseline",
     "raw (pgbench)": "raw limit (pgbench)",
     "raw (pgbench, notify on)": "raw, notify on (pgbench)",
     "raw (pgbench, notify off)": "raw, notify off (pgbench)",
+    "floor (pgbench)": "floor: the same writes, one statement (pgbench)",
 }
+RAW = "raw (pgbench)"
+FLOOR = "floor (pgbench)"
 
 
 def load_runs(results: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -105,6 +108,13 @@ def summarise(runs: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str
                 sum(s.get("cpu_ms_per_completion") or 0 for s in r["resources"]["servers"])
                 for r in rs
                 if r.get("resources", {}).get("servers")
+            ),
+            # The whole machine's CPU per completion (server, PostgreSQL, load generator, relay,
+            # and anything else running): busy share x CPUs x run time / completions.
+            "machine_cpu_ms": _median(
+                r["resources"]["machine_cpu_busy"] * (os.cpu_count() or 1) * 1000 / tput
+                for r in rs
+                if (tput := r.get("completions_per_s")) and "machine_cpu_busy" in r["resources"]
             ),
             "lock_waiters": max(r["resources"]["peak_lock_waiters"] for r in rs),
             "lock_wait_ms": max(r["resources"]["longest_lock_wait_ms"] for r in rs),
@@ -186,6 +196,8 @@ def tables(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
                     f"| {f['lost']} / {f['dup']} | {'yes' if f['ok'] else '**NO**'} |"
                 )
         lines.append("")
+    lines += floor_ratios(summary)
+    lines += table_writes(runs)
     # Ratios, side by side.
     lines += [
         "### Ratios (throughput, same H and C, measured side by side)",
@@ -280,6 +292,71 @@ def tables(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def floor_ratios(summary: dict[tuple[str, int, int], dict[str, Any]]) -> list[str]:
+    """Service / raw / floor: each system's median throughput as a share of the floor's."""
+    cells = sorted((h, c) for (s, h, c) in summary if s == FLOOR and summary[(s, h, c)]["tput"])
+    if not cells:
+        return []
+    lines = [
+        "### Against the floor (median throughput, same H and C, measured side by side)",
+        "",
+        "| H | C | floor /s | raw /s | tistate serve /s | raw / floor | tistate / floor "
+        "| tistate / raw | machine CPU ms per completion: floor / raw / tistate |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for h, c in cells:
+        floor = summary[(FLOOR, h, c)]
+        raw = summary.get((RAW, h, c))
+        t = summary.get(("tistate", h, c))
+
+        def tput(f: dict[str, Any] | None) -> str:
+            return _fmt(f["tput"], 1) if f else "-"
+
+        def cpu(f: dict[str, Any] | None) -> str:
+            return _fmt(f["machine_cpu_ms"], 1) if f else "-"
+
+        lines.append(
+            f"| {h:,} | {c} | {tput(floor)} | {tput(raw)} | {tput(t)} "
+            f"| {_ratio(summary, raw, FLOOR, h, c) if raw else '-'} "
+            f"| {_ratio(summary, t, FLOOR, h, c) if t else '-'} "
+            f"| {_ratio(summary, t, RAW, h, c) if t else '-'} "
+            f"| {cpu(floor)} / {cpu(raw)} / {cpu(t)} |"
+        )
+    return [*lines, ""]
+
+
+def floor_summary(results: Path) -> str:
+    """The floor table of a results directory, for the terminal ('' without floor runs)."""
+    _, runs = load_runs(results)
+    return "\n".join(floor_ratios(summarise(runs)))
+
+
+def table_writes(runs: list[dict[str, Any]]) -> list[str]:
+    """Rows written per completion by table, for each pgbench system (first run of each): the
+    floor's writes must be the function's."""
+    firsts: dict[str, dict[str, dict[str, float]]] = {}
+    for r in runs:
+        if r.get("kind") == "raw" and r.get("table_writes") and r["system"] not in firsts:
+            firsts[r["system"]] = r["table_writes"]
+    if FLOOR not in firsts:
+        return []
+    systems = [s for s in ORDER if s in firsts]
+    tables = sorted({t for w in firsts.values() for t in w})
+    lines = [
+        "### Rows written per completion (pg_stat_user_tables, inserted / updated)",
+        "",
+        "| table | " + " | ".join(LABEL.get(s, s) for s in systems) + " |",
+        "|---|" + "---:|" * len(systems),
+    ]
+    for table in tables:
+        row = []
+        for s in systems:
+            w = firsts[s].get(table, {"inserted": 0, "updated": 0})
+            row.append(f"{w['inserted']:g} / {w['updated']:g}")
+        lines.append(f"| {table} | " + " | ".join(row) + " |")
+    return [*lines, ""]
+
+
 def plot(runs: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -327,15 +404,20 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(results: Path, doc: Path, plot_path: Path, section: str = "results") -> None:
+def write_report(
+    results: Path, doc: Path, plot_path: Path | None, section: str = "results"
+) -> None:
     """Replace the block between `<!-- bench:<section>:start -->` and its end marker."""
     start, end = f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
     meta, runs = load_runs(results)
     meta["results_dir"] = str(results)
     block = tables(meta, runs)
-    plot(runs, plot_path)
-    rel = plot_path.name if plot_path.parent == doc.parent else str(plot_path)
-    generated = f"{start}\n\n![throughput and p99 against concurrency]({rel})\n\n{block}\n{end}"
+    figure = ""
+    if plot_path is not None:
+        plot(runs, plot_path)
+        rel = plot_path.name if plot_path.parent == doc.parent else str(plot_path)
+        figure = f"![throughput and p99 against concurrency]({rel})\n\n"
+    generated = f"{start}\n\n{figure}{block}\n{end}"
     text = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{start}\n{end}\n"
     if start in text and end in text:
         head, rest = text.split(start, 1)

@@ -19,12 +19,15 @@ from pathlib import Path
 import httpx
 
 from bench.common import PG_HOST, PG_PORT, PG_USER, url
+from bench.procfs import children, cmdline
 
-# System name -> how to serve it. "tistate" is the product's server; the others are the bench's.
-SYSTEMS = ("tistate", "tistate-deepq", "roundtrip", "function")
+# System name -> how to serve it: "tistate" (and "tistate-w<N>", "tistate-deepq") is the
+# product's server, `tistate serve`; "roundtrip" is the bench's Airflow-shaped baseline.
+SYSTEMS = ("tistate", "tistate-deepq", "roundtrip")
 # tistate-deepq: tistate serve with a deep queue for its connections (TISTATE_POOL_MAX_WAITING), so
 # bursts wait in-process for up to pool_timeout instead of answering 503 at once.
 DEEPQ_ENV = {"TISTATE_POOL_MAX_WAITING": "1000"}
+REPO = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -33,83 +36,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def tistate_serve_available() -> bool:
-    """Whether the installed tistate CLI has a working `serve` command yet."""
-    exe = shutil.which("tistate")
-    if exe is None:
-        return False
-    proc = subprocess.run(
-        [exe, "serve", "--help"], capture_output=True, text=True, check=False, timeout=60
-    )
-    return proc.returncode == 0
-
-
 @dataclass
 class Server:
     system: str
     base_url: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    src: Path = REPO
+    label: str = ""  # which of several servers of one system (an A/B's "A" and "B")
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
     def serving_pids(self) -> list[int]:
         """The processes that serve: the workers under `--workers N`, else the server itself."""
-        workers = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == self.pid and b"spawn_main" in cmdline:
-                workers.append(int(entry.name))
-        return sorted(workers) or [self.pid]
+        workers = [c for c in children(self.pid) if "spawn_main" in cmdline(c)]
+        return workers or [self.pid]
 
 
 def _command(system: str, port: int, extra_args: Sequence[str]) -> list[str]:
+    """`python -m tistate serve ...` (the tree on PYTHONPATH, not whatever `tistate` is on PATH),
+    or uvicorn for the round-trip baseline."""
+    bind = ["--host", "127.0.0.1", "--port", str(port)]
+    serve = [sys.executable, "-m", "tistate", "serve"]
     if system in ("tistate", "tistate-deepq"):
-        exe = shutil.which("tistate") or "tistate"
-        return [exe, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args]
+        return [*serve, *bind, *extra_args]
     if workers := re.fullmatch(r"tistate-w(\d+)", system):  # tistate serve --workers N
-        exe = shutil.which("tistate") or "tistate"
-        return [
-            exe,
-            "serve",
-            "--workers",
-            workers.group(1),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            *extra_args,
-        ]
+        return [*serve, "--workers", workers.group(1), *bind, *extra_args]
     if system in ("tistate-pgbouncer", "tistate-deepq-pgbouncer"):  # no prepared statements
-        exe = shutil.which("tistate") or "tistate"
-        return [
-            exe,
-            "serve",
-            "--pgbouncer",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            *extra_args,
-        ]
-    module = {"roundtrip": "bench.roundtrip:app", "function": "bench.fnserver:app"}[system]
+        return [*serve, "--pgbouncer", *bind, *extra_args]
+    if system != "roundtrip":
+        raise ValueError(f"unknown system {system!r}")
     return [
         sys.executable,
         "-m",
         "uvicorn",
-        module,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
+        "bench.roundtrip:app",
+        *bind,
         "--no-access-log",
         "--log-level",
         "warning",
@@ -125,10 +93,17 @@ def start_server(
     jwt_secret: str | None,
     env_extra: dict[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    src: Path = REPO,
+    label: str | None = None,
     ready_timeout_s: float = 60.0,
 ) -> Server:
+    """Start one server of `system` from source tree `src` (its wrapper/ goes first on
+    PYTHONPATH: an A/B runs two trees side by side) and wait until /health answers."""
     port = free_port()
     env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(src / "wrapper"), str(REPO), env.get("PYTHONPATH")) if p
+    )
     env["TISTATE_DATABASE_URL"] = database_url
     env.pop("TISTATE_JWT_SECRET", None)
     args = list(extra_args)
@@ -140,16 +115,17 @@ def start_server(
         env.update(DEEPQ_ENV)
     env.update(env_extra or {})
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{system}-{port}.log"
+    log_path = log_dir / f"{label or system}-{port}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             _command(system, port, args),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=src,
         )
     base = f"http://127.0.0.1:{port}"
+    server = Server(system, base, proc, log_path, src=src, label=label or system)
     deadline = time.monotonic() + ready_timeout_s
     while True:
         if proc.poll() is not None:
@@ -158,14 +134,13 @@ def start_server(
             )
         try:
             if httpx.get(f"{base}/health", timeout=1.0).status_code < 500:
-                break
+                return server
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            stop_server(Server(system, base, proc, log_path))
+            stop_server(server)
             raise RuntimeError(f"{system} server not ready after {ready_timeout_s} s: {log_path}")
         time.sleep(0.2)
-    return Server(system=system, base_url=base, proc=proc, log_path=log_path)
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:

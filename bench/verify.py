@@ -48,7 +48,8 @@ def verify_batch(dbname: str, batch_id: int, client_done: Collection[int]) -> di
                          JOIN tistate.asset_alias AS al ON al.id = l.alias_id
                          WHERE l.event_id = e.id ORDER BY al.name)
             FROM bench.ti_map AS m
-            JOIN tistate.asset_event AS e ON e.ti_id = m.ti_id
+            JOIN tistate.asset_event_producer AS p ON p.ti_id = m.ti_id
+            JOIN tistate.asset_event AS e ON e.id = p.event_id
             JOIN tistate.asset AS a ON a.id = e.asset_id
             WHERE m.batch_id = %s
             """,

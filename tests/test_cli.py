@@ -275,14 +275,26 @@ def test_demo_on_the_embedded_server(tmp_path: Path) -> None:
     assert not (data_dir / "postmaster.pid").exists()
 
 
-def test_bench_runs_the_checkouts_bench(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["bench", "--help"])
-    assert result.exit_code == 0, result.stderr
-    assert "Usage: tistate bench" in result.stdout
-    for command in ("seed", "run", "micro", "matrix", "report"):
+def _tistate_bench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tistate", "bench", *args],
+        capture_output=True, text=True, timeout=120, check=False, cwd=cwd,
+    )  # fmt: skip
+
+
+def test_bench_runs_python_dash_m_bench_of_the_checkout() -> None:
+    result = _tistate_bench("--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage: python -m bench" in result.stdout  # the bench's own command, in a child
+    for command in (
+        "seed", "run", "micro", "matrix", "report", "statements", "profile", "airflow-oom",
+        "http-cpu", "alias-history",
+    ):  # fmt: skip
         assert command in result.stdout
-    sub = runner.invoke(app, ["bench", "micro", "--help"])
-    assert sub.exit_code == 0 and "--concurrency" in sub.stdout
+    sub = _tistate_bench("micro", "--help")
+    assert sub.returncode == 0 and "--concurrency" in sub.stdout
+    # The bench's exit code is the command's: a usage error is click's 2.
+    assert _tistate_bench("no-such-command").returncode == 2
 
 
 def test_bench_without_a_checkout_says_where_it_lives(
@@ -294,6 +306,7 @@ def test_bench_without_a_checkout_says_where_it_lives(
     result = runner.invoke(app, ["bench", "matrix"])
     assert result.exit_code == 2
     assert "source checkout" in result.stderr and "pip install -e '.[bench]'" in result.stderr
+    assert "python -m bench" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -318,3 +331,14 @@ def test_bench_never_runs_a_bench_package_of_the_current_directory(
     wheel = tmp_path / "site-packages" / "x" / "tistate" / "cli" / "bench.py"
     monkeypatch.setattr(bench_cli, "__file__", str(wheel))
     assert bench_cli._checkout_root() is None
+
+
+def test_bench_in_a_folder_with_its_own_bench_runs_the_checkouts(tmp_path: Path) -> None:
+    # `python -m` would put the current directory first on sys.path; the child runs with -P.
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "__init__.py").write_text("")
+    (tmp_path / "bench" / "__main__.py").write_text("raise SystemExit('ran the folder bench')\n")
+    result = _tistate_bench("--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ran the folder bench" not in result.stdout + result.stderr
+    assert "Usage: python -m bench" in result.stdout

@@ -1,18 +1,21 @@
-"""`tistate bench ...`: the benchmarks of a source checkout (`python -m bench ...`).
+"""`tistate bench ...`: runs `python -m bench ...` of the source checkout, as a child process.
 
-The bench (load generator, baselines, report) lives in the repository's `bench/` folder, not in
-the wheel: it needs the checkout's extras (`pip install -e '.[bench]'`) and writes its results
-next to it. This command finds that folder from the installed package (an editable install
-points into the checkout), never from the current directory (which would run whatever `bench/` a
-folder holds), and hands the arguments to its CLI.
+The bench (load generator, baselines, report) is not part of the product: it lives in the
+repository's `bench/` folder, needs the checkout's extras (`pip install -e '.[bench]'`) and writes
+its results next to it. From an editable install this command finds that checkout from the
+installed package (never from the current directory, which would run whatever `bench/` a folder
+holds) and runs `python -m bench` there in a child process, in the caller's directory (relative
+paths mean what the user typed) with its exit code. A child, not an import: nothing of the bench
+(matplotlib, uvloop, its sys.path) enters the product's process, and the bench runs exactly as
+`python -m bench` does. Without a checkout it says where the bench lives.
 """
 
 from __future__ import annotations
 
-import importlib
+import os
+import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -20,7 +23,7 @@ from ._common import err_console
 
 __all__ = ["register"]
 
-_HELP = "Load and micro benchmarks of a source checkout (the same as `python -m bench ...`)."
+_HELP = "Benchmarks of a source checkout: runs `python -m bench ...` there (not in the package)."
 
 
 def register(app: typer.Typer) -> None:
@@ -42,36 +45,29 @@ def _checkout_root() -> Path | None:
     return checkout if (checkout / "bench" / "__main__.py").is_file() else None
 
 
-def _bench_app() -> Any:
+def bench_command(ctx: typer.Context) -> None:
     root = _checkout_root()
     if root is None:
         err_console.print(
-            "[bold red]error:[/] tistate bench runs the benchmarks of a source checkout, and none "
-            "was found (the bench is not part of the installed package).",
+            "[bold red]error:[/] the benchmarks are not part of the installed package: they live "
+            "in a source checkout's bench/ folder and run as `python -m bench ...` there.",
             soft_wrap=True,
         )
         err_console.print(
-            "  hint: in a clone of the repository, pip install -e '.[bench]', then run "
-            "tistate bench --help there",
+            "  hint: git clone the repository, pip install -e '.[bench]' in it, then run "
+            "python -m bench --help there",
             markup=False,
             soft_wrap=True,
         )
         raise typer.Exit(2)
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+    env = dict(os.environ)
+    # The checkout first: its bench package and the tistate beside it, whatever the directory.
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(root), str(root / "wrapper"), env.get("PYTHONPATH")) if p
+    )
     try:
-        return importlib.import_module("bench.__main__").app
-    except ImportError as exc:
-        err_console.print(
-            f"[bold red]error:[/] the bench in {root} cannot be imported: {exc}", soft_wrap=True
-        )
-        err_console.print(
-            "  hint: install its extras: pip install -e '.[bench]'", markup=False, soft_wrap=True
-        )
-        raise typer.Exit(2) from None
-
-
-def bench_command(ctx: typer.Context) -> None:
-    app = _bench_app()
-    command = typer.main.get_command(app)
-    command.main(args=list(ctx.args), prog_name="tistate bench", standalone_mode=True)
+        # -P: not the current directory first on sys.path (a folder of its own bench/).
+        code = subprocess.call([sys.executable, "-P", "-m", "bench", *ctx.args], env=env)
+    except KeyboardInterrupt:  # the child got the same SIGINT and ends on its own
+        code = 130
+    raise typer.Exit(code)
