@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+import tistate
 from bench.common import PG_HOST, PG_PORT, PG_USER, url
 from bench.procfs import children, cmdline
 
@@ -28,6 +29,9 @@ SYSTEMS = ("tistate", "tistate-deepq", "roundtrip")
 # bursts wait in-process for up to pool_timeout instead of answering 503 at once.
 DEEPQ_ENV = {"TISTATE_POOL_MAX_WAITING": "1000"}
 REPO = Path(__file__).resolve().parent.parent
+# The tree whose tistate this bench imports (PYTHONPATH=<other tree>/wrapper runs a whole matrix
+# against another version: its migrations seed the databases, its server serves them).
+TISTATE_TREE = Path(tistate.__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -93,7 +97,7 @@ def start_server(
     jwt_secret: str | None,
     env_extra: dict[str, str] | None = None,
     extra_args: Sequence[str] = (),
-    src: Path = REPO,
+    src: Path = TISTATE_TREE,
     label: str | None = None,
     ready_timeout_s: float = 60.0,
 ) -> Server:
