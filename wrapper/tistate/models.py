@@ -8,15 +8,18 @@ payload again and decides everything about state.
 Result models mirror the SQL's composite types and documented jsonb keys (`extra="forbid"`, so a new
 SQL column fails the tests until the model learns it).
 
-Payloads are sent with `payload_json()`: only the fields that were set (Airflow's `exclude_unset`),
-plus the `state` discriminator, so an omitted optional field (e.g. `rendered_map_index`) keeps the
-stored value instead of overwriting it with null.
+Payloads are sent as `json_text(payload)`: only the fields that were set (Airflow's
+`exclude_unset`; the `state` discriminator always counts as set), so an omitted optional field (e.g.
+`rendered_map_index`) keeps the stored value instead of overwriting it with null. `json_text` is
+also the one rule for what PostgreSQL cannot store (NUL characters, lone surrogates): TS422 naming
+the field, for every JSON parameter, and `refuse_unstorable` for the plain text ones.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -30,6 +33,8 @@ from pydantic import (
     Field,
     TypeAdapter,
 )
+
+from .errors import InvalidPayloadError
 
 __all__ = [
     "STATE_UPDATE_ADAPTER",
@@ -66,6 +71,8 @@ __all__ = [
     "TaskDefinition",
     "TaskInstanceDetail",
     "TaskInstanceSummary",
+    "json_text",
+    "refuse_unstorable",
 ]
 
 # Lax on purpose: ISO 8601 strings must validate from Python dicts too (HTTP bodies, YAML files).
@@ -114,29 +121,90 @@ class Payload(BaseModel):
     #: allow_inf_nan: a float field refuses NaN and infinities (JSON has neither)
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
-    def payload_json(self) -> dict[str, Any]:
-        """The JSON sent to SQL: the fields that were set, plus `state` if the model has one."""
-        body = self.model_dump(mode="json", exclude_unset=True)
-        state = getattr(self, "state", None)
-        if state is not None:
-            body = {"state": state, **body}
-        return body
+    def model_post_init(self, context: Any, /) -> None:
+        # The discriminator is part of every payload sent, also when left to its default: the SQL
+        # dispatches on it, and exclude_unset would drop it.
+        if "state" in type(self).model_fields:
+            self.__pydantic_fields_set__.add("state")
 
-    def payload_json_text(self) -> str | None:
-        """`payload_json()` as JSON text in one pass of pydantic's serializer (the same JSON value
-        as `json.dumps(payload_json())`), or None when that text would not be plain ASCII (the
-        caller then sends `payload_json()`, whose json.dumps escapes it)."""
+    def payload_json(self) -> dict[str, Any]:
+        """The JSON value sent to SQL: the fields that were set (`state` always is)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+#: JSON values that reach SQL as jsonb: a payload model, or a plain object or array
+JsonValue = Payload | Mapping[str, Any] | Sequence[Any]
+
+NUL_MESSAGE = "NUL characters (\\u0000) cannot be stored"
+SURROGATE_MESSAGE = "not valid Unicode (a lone surrogate) and cannot be stored"
+
+
+def _unstorable_text(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL_MESSAGE
+    if not text.isascii():  # isascii is O(1): only non-ASCII text is encoded to look
         try:
-            text = self.model_dump_json(exclude_unset=True)
-        except ValueError:  # PydanticSerializationError: payload_json() reports it
-            return None
-        if not text.isascii():
-            return None
-        state = getattr(self, "state", None)
-        if state is not None and "state" not in self.model_fields_set:
-            head = '{"state":' + json.dumps(state)
-            text = head + ("}" if text == "{}" else "," + text[1:])
-        return text
+            text.encode()
+        except UnicodeEncodeError:
+            return SURROGATE_MESSAGE
+    return None
+
+
+def _unstorable(value: Any, path: str) -> tuple[str, str] | None:
+    """(path, why) of the first string or key PostgreSQL cannot store, SQL style (`a[0].b`)."""
+    if isinstance(value, str):
+        why = _unstorable_text(value)
+        return None if why is None else (path, why)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            here = f"{path}.{key}"
+            why = _unstorable_text(str(key))
+            found = (here, why) if why is not None else _unstorable(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _unstorable(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def refuse_unstorable(value: Any, name: str) -> None:
+    """InvalidPayloadError (TS422) naming the field when `value` holds a string PostgreSQL cannot
+    store (it would answer 22P05, or the driver would fail: a 500 class). The field of a JSON
+    object parameter (a payload) is its path; of anything else, `name` and its path."""
+    found = _unstorable(value, "")
+    if found is None:
+        return
+    path, why = found
+    field = path[1:] if path.startswith(".") else f"{name}{path}"
+    raise InvalidPayloadError.at(field, why)
+
+
+def json_text(value: JsonValue, name: str) -> str:
+    """The JSON text a jsonb parameter is sent as: in one pass (pydantic's serializer for a
+    payload, json.dumps otherwise), ASCII as json.dumps writes it (right in any client encoding).
+
+    ASCII JSON writes a NUL as the escape `\\u0000` and a surrogate as `\\udXXX`, so one search
+    of the text tells whether the value may hold one; only then is it walked, to name the field
+    (the escape may be a backslash before "u0000", or half of an emoji: both are stored as is).
+    """
+    try:
+        if isinstance(value, Payload):
+            text = value.model_dump_json(exclude_unset=True, ensure_ascii=True)
+        else:
+            text = json.dumps(value)
+    except ValueError:  # pydantic's serializer refuses a lone surrogate
+        refuse_unstorable(_plain(value), name)
+        raise
+    if "\\u0000" in text or "\\ud" in text:
+        refuse_unstorable(_plain(value), name)
+    return text
+
+
+def _plain(value: JsonValue) -> Any:
+    return value.payload_json() if isinstance(value, Payload) else value
 
 
 class Result(BaseModel):
