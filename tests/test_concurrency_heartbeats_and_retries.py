@@ -112,7 +112,9 @@ def test_heartbeat_fails_fast_behind_a_held_row_then_succeeds(
         )
         elapsed = time.monotonic() - started
         assert state == "55P03"
-        assert 0.3 <= elapsed < 1.5, elapsed
+        # Not before the 300 ms it passed (PostgreSQL never gives up early); no upper stopwatch
+        # bound on a shared machine: the bound in force is test_lock_timeout_precedence's.
+        assert elapsed >= 0.3, elapsed
         # The caller's own lock_timeout is restored after the call.
         row = beater.execute("SHOW lock_timeout").fetchone()
         assert row is not None and row[0] == "0"
