@@ -16,6 +16,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -93,27 +94,37 @@ def test_the_subject_is_checked_on_every_use() -> None:
         assert info.value.status == 403
 
 
-def _sleep_until(moment: float) -> None:
-    time.sleep(max(0.0, moment - time.time()) + 0.05)
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The moment TokenCache and verify see, set by the test: no sleeping until a token expires."""
+    moment = [float(int(time.time()))]
+    monkeypatch.setattr(auth_module, "time", SimpleNamespace(time=lambda: moment[0]))
+    real = auth_module.verify
+
+    def at_the_moment(token: str, **kwargs: Any) -> dict[str, Any]:
+        return real(token, now=moment[0], **kwargs)
+
+    monkeypatch.setattr(auth_module, "verify", at_the_moment)
+    return moment
 
 
-def test_a_cached_token_is_refused_before_nbf_and_from_exp_on() -> None:
+def test_a_cached_token_is_refused_before_nbf_and_from_exp_on(clock: list[float]) -> None:
     cache = TokenCache(SETTINGS)
-    now = int(time.time())
-    # nbf at least a whole second away (claims are whole seconds), so the first check is early
-    # however slow the machine is.
+    now = int(clock[0])
     token = jwt.encode(
         {"sub": str(TI), "aud": AUDIENCE, "iat": now, "nbf": now + 2, "exp": now + 4},
         SECRET,
         algorithm="HS256",
     )
+    clock[0] = now + 1.999
     with pytest.raises(TokenError) as info:
         cache.verify(token)  # not yet valid: verify refuses, nothing is cached
     assert info.value.reason == "invalid_token" and len(cache) == 0
-    _sleep_until(now + 2)
+    clock[0] = now + 2
     assert cache.verify(token).claims["sub"] == str(TI)
+    clock[0] = now + 3.999
     assert cache.verify(token).claims["sub"] == str(TI)  # from the cache
-    _sleep_until(now + 4)
+    clock[0] = now + 4
     with pytest.raises(TokenError) as info:
         cache.verify(token)
     assert info.value.reason == "token_expired"
