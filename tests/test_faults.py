@@ -35,7 +35,7 @@ from faultkit import (
     tally,
     terminate,
 )
-from test_http_support import Server, mint, running_server
+from http_support import Server, mint, running_server
 
 TASKS = 24
 REPORT: dict[str, Any] = {}

@@ -25,7 +25,7 @@ import httpx
 import jwt
 import pytest
 
-from test_http_support import (
+from http_support import (
     AUDIENCE,
     SECRET,
     Dags,

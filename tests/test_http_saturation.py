@@ -19,7 +19,7 @@ from uuid import UUID
 import httpx
 import psycopg
 
-from test_http_support import (
+from http_support import (
     NOW,
     Dags,
     Server,

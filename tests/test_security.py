@@ -27,7 +27,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from conftest import ADMIN_URL
 from faultkit import END_DATE, RUNNING, World, table_snapshot
-from test_http_support import SECRET, Server, mint, running_server, start_server
+from http_support import SECRET, Server, mint, running_server, start_server
 from tistate import Client, tokens
 
 ENDPOINTS = [
