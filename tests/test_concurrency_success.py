@@ -17,6 +17,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from faultkit import table_snapshot
+
 RUNNING = {
     "state": "running",
     "hostname": "worker",
@@ -347,23 +349,13 @@ def test_retry_after_commit_is_a_noop(connect: Callable[..., psycopg.Connection[
     first = connect().execute(CALL, [ti_id, payload]).fetchone()
     assert first is not None and first[3] is True
 
-    def counts() -> tuple[Any, ...] | None:
-        return setup.execute(
-            "SELECT (SELECT count(*) FROM tistate_test.asset_event),"
-            " (SELECT count(*) FROM asset_alias_asset_event),"
-            " (SELECT count(*) FROM asset_dag_run_queue),"
-            " (SELECT count(*) FROM log),"
-            " (SELECT updated_at FROM task_instance WHERE id = %s)",
-            [ti_id],
-        ).fetchone()
-
-    before = counts()
+    before = table_snapshot(setup)
     retry = connect().execute(CALL, [ti_id, payload]).fetchone()
     assert retry is not None
     assert retry[:4] == (ti_id, "success", "success", False)
     assert retry[4] == first[4]
     assert retry[5] == []
-    assert counts() == before
+    assert table_snapshot(setup) == before, "the no-op retry wrote something"
     assert event_count(setup, ti_id) == EVENTS_PER_COMPLETION
 
 

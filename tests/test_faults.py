@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import psycopg
 import pytest
 
 from faultkit import (
@@ -32,6 +33,7 @@ from faultkit import (
     check_invariant,
     holds_uncommitted_event_writes,
     split,
+    table_snapshot,
     tally,
     terminate,
 )
@@ -344,3 +346,18 @@ def test_pool_exhausted_answers_503_without_hanging_and_recovers_http(
             ),
             slowest_rejection_s=round(max(o.seconds for o in rest), 2),
         )
+
+
+def test_the_fingerprint_sees_any_write(world: World) -> None:
+    """table_snapshot is what proves "nothing was written": it must see one changed value, and
+    (with sequences) one id drawn."""
+    with psycopg.connect(world.dsn, autocommit=True) as conn:
+        before = table_snapshot(conn, sequences=True)
+        assert table_snapshot(conn, sequences=True) == before
+        with conn.transaction(force_rollback=True):
+            conn.execute("UPDATE task_instance SET hostname = 'x' WHERE id = %s", [world.ti_ids[0]])
+            changed = table_snapshot(conn)
+        assert changed != {k: v for k, v in before.items() if k in changed}
+        conn.execute("SELECT nextval(pg_get_serial_sequence('log', 'id'))")
+        after = table_snapshot(conn, sequences=True)
+        assert after != before and table_snapshot(conn) == {k: after[k] for k in changed}
