@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -17,6 +17,8 @@ from uuid import UUID
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
+
+from faultkit import wait_until_blocked
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 HEARTBEAT_300MS = (
@@ -60,24 +62,6 @@ def backend_pid(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("SELECT pg_backend_pid()").fetchone()
     assert row is not None
     return int(row[0])
-
-
-def wait_until_blocked(
-    observer: psycopg.Connection[Any], pid: int, holder_pid: int, job: Future[Any]
-) -> None:
-    """Return once backend `pid` waits on a lock of `holder_pid` (fails if the job ends first)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        row = observer.execute(
-            "SELECT %s = ANY (pg_blocking_pids(%s))", [holder_pid, pid]
-        ).fetchone()
-        if row is not None and row[0]:
-            return
-        assert not job.done(), (
-            f"the call finished without waiting: {job.exception() or job.result()}"
-        )
-        time.sleep(0.005)
-    pytest.fail("the second connection never blocked on the first")
 
 
 def sqlstate_of(call: Callable[[], Any]) -> str | None:
@@ -141,7 +125,7 @@ def test_heartbeat_waiting_on_a_state_update_sees_not_running(
                 "SELECT tistate.ti_heartbeat(%s, 'h1', 42, p_lock_timeout => '10 s')", [ti_id]
             ),
         )
-        wait_until_blocked(conn, beater_pid, updater_pid, job)
+        wait_until_blocked(conn, beater_pid, lambda: not job.done(), by=updater_pid)
         updater.commit()
         assert job.result(timeout=10) == "TS409"
 
@@ -169,7 +153,7 @@ def test_two_retries_race_exactly_one_applies(
                 [ti_id, Jsonb(RETRY)],
             ),
         )
-        wait_until_blocked(conn, second_pid, first_pid, job)
+        wait_until_blocked(conn, second_pid, lambda: not job.done(), by=first_pid)
         first.commit()
         # The waiter re-reads the row after the commit: its id has changed, the old one is archived.
         assert job.result(timeout=10) == "TS410"
@@ -198,6 +182,6 @@ def test_retry_racing_a_heartbeat_archives_the_heartbeat_id(
                 "SELECT tistate.ti_heartbeat(%s, 'h1', 42, p_lock_timeout => '10 s')", [ti_id]
             ),
         )
-        wait_until_blocked(conn, beater_pid, retrier_pid, job)
+        wait_until_blocked(conn, beater_pid, lambda: not job.done(), by=retrier_pid)
         retrier.commit()
         assert job.result(timeout=10) == "TS410"

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from faultkit import table_snapshot
+from faultkit import table_snapshot, wait_until_blocked
 
 RUNNING = {
     "state": "running",
@@ -97,24 +97,6 @@ def running_tis(conn: psycopg.Connection[Any], run_id: str) -> list[uuid.UUID]:
             "SELECT tistate.ti_run(p_ti_id => %s, p_payload => %s)", [ti_id, Jsonb(RUNNING)]
         )
     return [row[0] for row in rows]
-
-
-def wait_until_blocked(
-    observer: psycopg.Connection[Any], pid: int, thread: threading.Thread
-) -> str:
-    """Wait (bounded) until backend `pid` waits on a lock; returns the lock type it waits on."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        row = observer.execute(
-            "SELECT l.locktype FROM pg_stat_activity AS a JOIN pg_locks AS l ON l.pid = a.pid"
-            " WHERE a.pid = %s AND a.wait_event_type = 'Lock' AND NOT l.granted",
-            [pid],
-        ).fetchone()
-        if row is not None:
-            return str(row[0])
-        assert thread.is_alive(), "the second caller finished without waiting for the lock"
-        time.sleep(0.005)  # polling the catalog, not waiting for an outcome
-    raise AssertionError(f"backend {pid} never waited on a lock")
 
 
 class Caller(threading.Thread):
@@ -289,7 +271,7 @@ def test_opposite_orders_block_then_complete_without_deadlock(
     b = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_b, payload_b, "20 s"])
     b.start()
     # B needs keys A inserted and has not committed (new assets, alias links, queue rows).
-    wait_until_blocked(setup, b.pid, b)
+    wait_until_blocked(setup, b.pid, b.is_alive)
     a.commit()
     result_b = b.finish()  # raises on 40P01 or any other error
     assert result_b[3] is True
@@ -321,10 +303,10 @@ def test_interleaved_completions_do_not_deadlock(
     )
     a = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_a, payload_a, "20 s"])
     a.start()
-    wait_until_blocked(setup, a.pid, a)
+    wait_until_blocked(setup, a.pid, a.is_alive)
     b = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_b, payload_b, "20 s"])
     b.start()
-    wait_until_blocked(setup, b.pid, b)
+    wait_until_blocked(setup, b.pid, b.is_alive)
     # B waits on a queue key A holds (A itself waits on the gate's key).
     waiting_on_a = setup.execute(
         "SELECT %s = ANY(pg_blocking_pids(%s)), %s = ANY(pg_blocking_pids(%s))",
@@ -466,7 +448,7 @@ def test_duplicate_waiting_for_the_row_answers_the_noop_and_keeps_no_events(
     # try finished: its registration is rolled back to the savepoint and it answers the no-op.
     duplicate = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_id, payload, "20 s"])
     duplicate.start()
-    wait_until_blocked(setup, duplicate.pid, duplicate)
+    wait_until_blocked(setup, duplicate.pid, duplicate.is_alive)
     holder.commit()
     result = duplicate.finish()
     assert result[1:4] == ("success", "success", False)
@@ -493,7 +475,7 @@ def test_heartbeat_does_not_wait_for_registration(
 
     completion = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_id, payload, "20 s"])
     completion.start()
-    locktype = wait_until_blocked(setup, completion.pid, completion)
+    locktype = wait_until_blocked(setup, completion.pid, completion.is_alive)
     assert locktype == "transactionid", "the completion waits on the queue key, not on its row"
 
     beat = connect()
@@ -534,7 +516,7 @@ def test_task_that_becomes_running_before_the_lock_is_registered_under_the_lock(
     )
     finisher = Caller(db_dsn, CALL_WITH_TIMEOUT, [ti_id, payload, "20 s"])
     finisher.start()
-    assert wait_until_blocked(setup, finisher.pid, finisher) in {"transactionid", "tuple"}
+    assert wait_until_blocked(setup, finisher.pid, finisher.is_alive) in {"transactionid", "tuple"}
     assert event_count(setup, ti_id) == 0
     starter.commit()
 

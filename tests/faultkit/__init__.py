@@ -371,6 +371,31 @@ def blocked_backends(
             time.sleep(0.01)  # polling the catalog for a state, not waiting for an outcome
 
 
+def wait_until_blocked(
+    observer: psycopg.Connection[Any],
+    pid: int,
+    running: Callable[[], bool],
+    *,
+    by: int | None = None,
+    timeout: float = 10.0,
+) -> str:
+    """The lock type backend `pid` waits on, once PostgreSQL reports it waiting (on a lock `by`
+    holds, when given). Fails when the caller stops `running` first, or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = observer.execute(
+            # pg_locks, not pg_stat_activity: that one is a snapshot per observer transaction
+            "SELECT locktype FROM pg_locks WHERE pid = %(pid)s AND NOT granted"
+            " AND (%(by)s::int IS NULL OR %(by)s::int = ANY (pg_blocking_pids(pid)))",
+            {"pid": pid, "by": by},
+        ).fetchone()
+        if row is not None:
+            return str(row[0])
+        assert running(), f"backend {pid} finished without waiting for the lock"
+        time.sleep(0.005)  # polling the catalog for a state, not waiting for an outcome
+    raise AssertionError(f"backend {pid} never waited on a lock")
+
+
 def holds_uncommitted_event_writes(dsn: str, pids: Sequence[int]) -> bool:
     """Whether every backend in `pids` has inserted into asset_event (uncommitted) already."""
     with psycopg.connect(dsn, autocommit=True) as conn:

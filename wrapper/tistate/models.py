@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -71,7 +71,9 @@ __all__ = [
     "TaskDefinition",
     "TaskInstanceDetail",
     "TaskInstanceSummary",
+    "json_problem",
     "json_text",
+    "non_finite",
     "refuse_unstorable",
 ]
 
@@ -81,22 +83,38 @@ Duration = Annotated[timedelta, Field(strict=False)]
 JsonObject = dict[str, Any]
 
 
-def _finite(value: Any) -> bool:
-    """Whether a JSON value holds no NaN or infinite number (JSON has none; Python's and
-    pydantic's parsers read `NaN`, `Infinity` and overflowing literals such as `1e309`)."""
-    kind = type(value)
-    if kind is float:
-        return math.isfinite(value)
-    if kind is dict:
-        return all(_finite(item) for item in value.values())
-    if kind is list or kind is tuple:
-        return all(_finite(item) for item in value)
-    return True
+def json_problem(value: Any, leaf: Callable[[Any], str | None]) -> tuple[str, str] | None:
+    """(path, why) of the first key or scalar of a JSON value that `leaf` finds a problem with;
+    the path SQL style (`.a[0].b`, empty for `value` itself). The one walk of JSON values."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            why = leaf(key)
+            found = ("", why) if why is not None else json_problem(item, leaf)
+            if found is not None:
+                return f".{key}{found[0]}", found[1]
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = json_problem(item, leaf)
+            if found is not None:
+                return f"[{index}]{found[0]}", found[1]
+        return None
+    why = leaf(value)
+    return None if why is None else ("", why)
+
+
+NON_FINITE_MESSAGE = "numbers must be finite (no NaN or Infinity, no overflowing literal)"
+
+
+def non_finite(value: Any) -> str | None:
+    """A NaN or infinite number: JSON has none, but Python's and pydantic's parsers read `NaN`,
+    `Infinity` and overflowing literals such as `1e309` (and YAML `.nan`, `.inf`)."""
+    return NON_FINITE_MESSAGE if type(value) is float and not math.isfinite(value) else None
 
 
 def _finite_object(value: JsonObject) -> JsonObject:
-    if not _finite(value):
-        raise ValueError("numbers must be finite (no NaN or Infinity, no overflowing literal)")
+    if json_problem(value, non_finite) is not None:
+        raise ValueError(NON_FINITE_MESSAGE)
     return value
 
 
@@ -121,15 +139,18 @@ class Payload(BaseModel):
     #: allow_inf_nan: a float field refuses NaN and infinities (JSON has neither)
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
-    def model_post_init(self, context: Any, /) -> None:
-        # The discriminator is part of every payload sent, also when left to its default: the SQL
-        # dispatches on it, and exclude_unset would drop it.
-        if "state" in type(self).model_fields:
-            self.__pydantic_fields_set__.add("state")
-
     def payload_json(self) -> dict[str, Any]:
         """The JSON value sent to SQL: the fields that were set (`state` always is)."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+class _DefaultState(Payload):
+    """Base of the payloads whose `state` has a default: it counts as set, because the SQL
+    dispatches on it and exclude_unset would drop it. (Only these: a model_post_init costs every
+    instance, nested ones included, a Python call.)"""
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("state")
 
 
 #: JSON values that reach SQL as jsonb: a payload model, or a plain object or array
@@ -139,34 +160,17 @@ NUL_MESSAGE = "NUL characters (\\u0000) cannot be stored"
 SURROGATE_MESSAGE = "not valid Unicode (a lone surrogate) and cannot be stored"
 
 
-def _unstorable_text(text: str) -> str | None:
-    if "\x00" in text:
+def unstorable_text(value: Any) -> str | None:
+    """A string PostgreSQL cannot store: with a NUL character, or not valid Unicode."""
+    if not isinstance(value, str):
+        return None
+    if "\x00" in value:
         return NUL_MESSAGE
-    if not text.isascii():  # isascii is O(1): only non-ASCII text is encoded to look
+    if not value.isascii():  # isascii is O(1): only non-ASCII text is encoded to look
         try:
-            text.encode()
+            value.encode()
         except UnicodeEncodeError:
             return SURROGATE_MESSAGE
-    return None
-
-
-def _unstorable(value: Any, path: str) -> tuple[str, str] | None:
-    """(path, why) of the first string or key PostgreSQL cannot store, SQL style (`a[0].b`)."""
-    if isinstance(value, str):
-        why = _unstorable_text(value)
-        return None if why is None else (path, why)
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            here = f"{path}.{key}"
-            why = _unstorable_text(str(key))
-            found = (here, why) if why is not None else _unstorable(item, here)
-            if found is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = _unstorable(item, f"{path}[{index}]")
-            if found is not None:
-                return found
     return None
 
 
@@ -174,7 +178,7 @@ def refuse_unstorable(value: Any, name: str) -> None:
     """InvalidPayloadError (TS422) naming the field when `value` holds a string PostgreSQL cannot
     store (it would answer 22P05, or the driver would fail: a 500 class). The field of a JSON
     object parameter (a payload) is its path; of anything else, `name` and its path."""
-    found = _unstorable(value, "")
+    found = json_problem(value, unstorable_text)
     if found is None:
         return
     path, why = found
@@ -248,7 +252,7 @@ OutletEvent = AliasOutletEvent | AssetOutletEvent
 
 
 # ---------------------------------------------------------------------------------- state payloads
-class TISuccessStatePayload(Payload):
+class TISuccessStatePayload(_DefaultState):
     state: Literal["success"] = "success"
     end_date: Timestamp
     task_outlets: Annotated[list[AssetProfile], FailFast()] = Field(default_factory=list)
@@ -262,7 +266,7 @@ class TITerminalStatePayload(Payload):
     rendered_map_index: str | None = None
 
 
-class TIRetryStatePayload(Payload):
+class TIRetryStatePayload(_DefaultState):
     state: Literal["up_for_retry"] = "up_for_retry"
     end_date: Timestamp
     rendered_map_index: str | None = None
@@ -270,13 +274,13 @@ class TIRetryStatePayload(Payload):
     retry_reason: str | None = None
 
 
-class TIRescheduleStatePayload(Payload):
+class TIRescheduleStatePayload(_DefaultState):
     state: Literal["up_for_reschedule"] = "up_for_reschedule"
     reschedule_date: Timestamp
     end_date: Timestamp
 
 
-class TIDeferredStatePayload(Payload):
+class TIDeferredStatePayload(_DefaultState):
     state: Literal["deferred"] = "deferred"
     classpath: str
     next_method: str
@@ -305,7 +309,7 @@ TIStateUpdate = Annotated[
 STATE_UPDATE_ADAPTER: TypeAdapter[TIStateUpdate] = TypeAdapter(TIStateUpdate)
 
 
-class TIEnterRunningPayload(Payload):
+class TIEnterRunningPayload(_DefaultState):
     """PATCH .../run: queued/restarting -> running."""
 
     state: Literal["running"] = "running"
