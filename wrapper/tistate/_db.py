@@ -123,8 +123,8 @@ class Call(Generic[T]):
         # The jsonb parameters were checked as they were serialized (`_jsonb`); a text one with a
         # NUL would be 22P05 or a driver error (a 500 class): TS422 naming it, as for jsonb.
         for name, value in self.params.items():
-            if isinstance(value, str):
-                models.refuse_unstorable(value, name)
+            if type(value) is str and models.unstorable_text(value) is not None:
+                models.refuse_unstorable(value, name)  # the error, naming the field
 
 
 def _as_is(text: Any) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -83,24 +83,33 @@ Duration = Annotated[timedelta, Field(strict=False)]
 JsonObject = dict[str, Any]
 
 
-def json_problem(value: Any, leaf: Callable[[Any], str | None]) -> tuple[str, str] | None:
-    """(path, why) of the first key or scalar of a JSON value that `leaf` finds a problem with;
-    the path SQL style (`.a[0].b`, empty for `value` itself). The one walk of JSON values."""
+def json_problem(
+    value: Any, leaf: Callable[[Any], str | None], *, keys: bool = True
+) -> tuple[str, str] | None:
+    """(path, why) of the first scalar (and key, with `keys`) of a JSON value that `leaf` finds a
+    problem with; the path SQL style (`.a[0].b`, empty for `value` itself). The one walk of JSON
+    values (on the request path: it recurses into containers only)."""
     if isinstance(value, dict):
-        for key, item in value.items():
-            why = leaf(key)
-            found = ("", why) if why is not None else json_problem(item, leaf)
-            if found is not None:
-                return f".{key}{found[0]}", found[1]
-        return None
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = json_problem(item, leaf)
-            if found is not None:
-                return f"[{index}]{found[0]}", found[1]
-        return None
-    why = leaf(value)
-    return None if why is None else ("", why)
+        items: Iterable[tuple[Any, Any]] = value.items()
+        step, check_keys = ".{}".format, keys
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+        step, check_keys = "[{}]".format, False
+    else:
+        why = leaf(value)
+        return None if why is None else ("", why)
+    for key, item in items:
+        why = leaf(key) if check_keys else None
+        if why is not None:
+            return step(key), why
+        if isinstance(item, dict | list | tuple):
+            found = json_problem(item, leaf, keys=keys)
+        else:
+            why = leaf(item)
+            found = None if why is None else ("", why)
+        if found is not None:
+            return step(key) + found[0], found[1]
+    return None
 
 
 NON_FINITE_MESSAGE = "numbers must be finite (no NaN or Infinity, no overflowing literal)"
@@ -113,7 +122,7 @@ def non_finite(value: Any) -> str | None:
 
 
 def _finite_object(value: JsonObject) -> JsonObject:
-    if json_problem(value, non_finite) is not None:
+    if json_problem(value, non_finite, keys=False) is not None:  # keys are strings
         raise ValueError(NON_FINITE_MESSAGE)
     return value
 
