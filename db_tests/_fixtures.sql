@@ -46,32 +46,13 @@ AS $$
     FROM pg_temp.error_of(p_sql) AS e;
 $$;
 
--- A fingerprint of every table tistate writes (name, row count, md5 of all rows): schema tistate,
--- and in Airflow mode Airflow's tables in public.
+-- A fingerprint of every table tistate writes, as one text (see _digest.sql).
+\ir _digest.sql
 CREATE FUNCTION pg_temp.tistate_digest()
 RETURNS text
-LANGUAGE plpgsql
+LANGUAGE sql
 AS $$
-DECLARE
-    v_table regclass;
-    v_part  text;
-    v_parts text[] := '{}';
-BEGIN
-    FOR v_table IN
-        SELECT c.oid::regclass FROM pg_catalog.pg_class AS c
-        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p')
-          AND (n.nspname = 'tistate'
-               OR n.nspname = 'public' AND c.relname IN (SELECT table_name FROM tistate.airflow_column))
-        ORDER BY n.nspname, c.relname
-    LOOP
-        EXECUTE format('SELECT %L || '':'' || count(*) || '':'' || coalesce(md5(string_agg(t::text, '','' ORDER BY t::text)), '''') FROM %s AS t',
-                       v_table::text, v_table)
-        INTO v_part;
-        v_parts := v_parts || v_part;
-    END LOOP;
-    RETURN array_to_string(v_parts, E'\n');
-END
+    SELECT string_agg(name || ':' || digest, E'\n' ORDER BY name) FROM pg_temp.table_digests();
 $$;
 
 -- The standard TIEnterRunningPayload of the fixture's worker.

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from conftest import create_database, drop_database, template_for
 from faultkit import END_DATE, RUNNING, World, table_snapshot
-from tistate import InvalidPayloadError, models
+from tistate import InvalidPayloadError, _db, models
 from tistate.errors import from_psycopg
 
 EXAMPLES = settings(
@@ -369,3 +369,60 @@ def test_library_rejects_nul_with_the_field(bad_world: World) -> None:
 def fresh_running_id(world: World, k: int) -> UUID:
     with psycopg.connect(world.dsn, autocommit=True) as conn:
         return fresh_running(conn, world, k)
+
+
+# ------------------------------------------------------------------ what PostgreSQL cannot store
+# One rule for every parameter the library sends (models.json_text / refuse_unstorable): checked
+# here on the calls as built, before any connection is taken.
+def _refused(build: Any) -> tuple[str | None, str]:
+    with pytest.raises(InvalidPayloadError) as caught:
+        build()
+    assert caught.value.sqlstate == "TS422"
+    return caught.value.field, caught.value.detail["message"]
+
+
+UNSTORABLE = [
+    ("a\u0000b", "NUL characters (\\u0000) cannot be stored"),
+    ("a\ud800b", "not valid Unicode (a lone surrogate) and cannot be stored"),
+]
+
+
+@pytest.mark.parametrize(("bad", "message"), UNSTORABLE)
+def test_every_parameter_refuses_what_postgres_cannot_store(bad: str, message: str) -> None:
+    ti = uuid4()
+    success = {"state": "success", "end_date": END_DATE}
+    event = {"dest_asset_key": {"name": "n", "uri": "u"}, "extra": {"k": [1, bad]}}
+    cases = [
+        (
+            lambda: _db.ti_update_state(ti, {**success, "rendered_map_index": bad}, None, None),
+            "rendered_map_index",
+        ),
+        (
+            lambda: _db.ti_update_state(ti, {**success, "outlet_events": [event]}, None, None),
+            "outlet_events[0].extra.k[1]",
+        ),
+        (lambda: _db.ti_run(ti, {**RUNNING, "hostname": bad}, None, None), "hostname"),
+        (lambda: _db.ti_heartbeat(ti, bad, 1, None, None), "hostname"),
+        (lambda: _db.ti_skip_downstream(ti, ["t", bad], None), "tasks[1]"),
+        (lambda: _db.define_dag({"dag_id": "d", "tasks": [{"task_id": bad}]}), "tasks[0].task_id"),
+        (lambda: _db.create_dag_run(bad, "r", None, None, None, None), "dag_id"),
+        (lambda: _db.create_dag_run("d", "r", None, {bad: 1}, None, None), f"{bad}"),
+        (lambda: _db.emit_asset_event("n", "u", {"x": {"y": bad}}, None, None), "x.y"),
+        (lambda: _db.ti_mark(ti, "failed", bad, None, None), "reason"),
+    ]
+    for build, field in cases:
+        assert _refused(build) == (field, message)
+
+
+def test_the_text_sent_is_ascii_and_holds_what_only_looks_like_a_nul() -> None:
+    looks_like = "\\u0000 is not a NUL, Ünïcødé 🚀 is text"
+    call = _db.ti_update_state(
+        uuid4(),
+        {"state": "success", "end_date": END_DATE, "rendered_map_index": looks_like},
+        None,
+        None,
+    )
+    text = call.params["payload"].obj
+    assert isinstance(text, str) and text.isascii()  # right in any client encoding
+    sent = json.loads(text)
+    assert (sent["state"], sent["rendered_map_index"]) == ("success", looks_like)

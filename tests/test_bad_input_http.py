@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
 
 from conftest import create_database, drop_database, template_for
 from faultkit import RUNNING, World, table_snapshot
+from http_support import Server, auth, running_server
 from test_bad_input import JSON, VALID_STATE_PAYLOADS, paths, plant
-from test_http_support import Server, auth, running_server
 
 MAX_BODY = 64 * 1024
 EXAMPLES = settings(

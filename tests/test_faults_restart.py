@@ -17,7 +17,7 @@ import pytest
 
 from faultkit import Hold, HttpLoad, Outcome, World, blocked_backends, check_invariant, tally
 from faultkit.processes import PrivatePostgres
-from test_http_support import mint, running_server
+from http_support import mint, running_server
 from tistate import migrate
 
 

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from conftest import create_database, drop_database, template_for
-from test_http_support import (
+from http_support import (
     AUDIENCE,
     CLI_SERVE,
     NOW,

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from test_http_support import running_server
+from http_support import running_server
 from tistate.http.server import FD_HEADROOM, raise_open_file_limit
 from tistate.http.settings import Settings
 

@@ -22,7 +22,7 @@ import httpx
 import psycopg
 import pytest
 
-from test_http_support import NOW, Dags, Server, auth, running_payload, running_server
+from http_support import NOW, Dags, Server, auth, running_payload, running_server
 
 END = NOW.isoformat()
 NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e309", "-1e309"]

@@ -7,7 +7,7 @@
   (and the forward to Airflow), then the path id, which accepts what FastAPI's UUID accepted.
 - The access log line written straight to configure_logging's handler is the line the logging
   machinery writes (which any other logging configuration still gets).
-- A state payload serialized in one pass (`Payload.payload_json_text`) is the JSON value of
+- A state payload serialized in one pass (`models.json_text`) is the JSON value of
   `payload_json()`, and NUL characters are still refused naming the field.
 """
 
@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 from uuid import RFC_4122, UUID
 
@@ -26,7 +27,7 @@ import httpx
 import jwt
 import pytest
 
-from test_http_support import (
+from http_support import (
     AUDIENCE,
     SECRET,
     Dags,
@@ -97,27 +98,37 @@ def test_the_subject_is_checked_on_every_use() -> None:
         assert info.value.status == 403
 
 
-def _sleep_until(moment: float) -> None:
-    time.sleep(max(0.0, moment - time.time()) + 0.05)
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The moment TokenCache and verify see, set by the test: no sleeping until a token expires."""
+    moment = [float(int(time.time()))]
+    monkeypatch.setattr(auth_module, "time", SimpleNamespace(time=lambda: moment[0]))
+    real = auth_module.verify
+
+    def at_the_moment(token: str, **kwargs: Any) -> dict[str, Any]:
+        return real(token, now=moment[0], **kwargs)
+
+    monkeypatch.setattr(auth_module, "verify", at_the_moment)
+    return moment
 
 
-def test_a_cached_token_is_refused_before_nbf_and_from_exp_on() -> None:
+def test_a_cached_token_is_refused_before_nbf_and_from_exp_on(clock: list[float]) -> None:
     cache = TokenCache(SETTINGS)
-    now = int(time.time())
-    # nbf at least a whole second away (claims are whole seconds), so the first check is early
-    # however slow the machine is.
+    now = int(clock[0])
     token = jwt.encode(
         {"sub": str(TI), "aud": AUDIENCE, "iat": now, "nbf": now + 2, "exp": now + 4},
         SECRET,
         algorithm="HS256",
     )
+    clock[0] = now + 1.999
     with pytest.raises(TokenError) as info:
         cache.verify(token)  # not yet valid: verify refuses, nothing is cached
     assert info.value.reason == "invalid_token" and len(cache) == 0
-    _sleep_until(now + 2)
+    clock[0] = now + 2
     assert cache.verify(token).claims["sub"] == str(TI)
+    clock[0] = now + 3.999
     assert cache.verify(token).claims["sub"] == str(TI)  # from the cache
-    _sleep_until(now + 4)
+    clock[0] = now + 4
     with pytest.raises(TokenError) as info:
         cache.verify(token)
     assert info.value.reason == "token_expired"
@@ -241,9 +252,10 @@ def test_the_payload_text_is_the_payload_json(payload: dict[str, Any]) -> None:
 
 def test_a_payload_built_in_python_gets_its_state() -> None:
     model = models.TISuccessStatePayload(end_date="2025-06-01T12:00:00Z")
-    assert "state" not in model.model_fields_set
-    assert json.loads(model.payload_json_text() or "") == model.payload_json()
-    assert models.TITargetStatePayload(state="queued").payload_json_text() == '{"state":"queued"}'
+    sent = {"state": "success", "end_date": "2025-06-01T12:00:00Z"}
+    assert json.loads(models.json_text(model, "payload")) == model.payload_json() == sent
+    queued = models.TITargetStatePayload(state="queued")
+    assert models.json_text(queued, "payload") == '{"state":"queued"}'
 
 
 def test_nul_is_still_refused_naming_the_field() -> None:

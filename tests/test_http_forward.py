@@ -13,7 +13,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from test_http_support import SECRET, Dags, mint
+from http_support import SECRET, Dags, mint
 from tistate import AsyncClient
 from tistate.http import Settings, create_app
 

@@ -25,7 +25,7 @@ from uuid import UUID
 
 import pytest
 
-from test_http_support import Dags, Server, auth, running_server
+from http_support import Dags, Server, auth, running_server
 
 HEADER_LIMIT = 8 * 1024
 HEADER_TIMEOUT = 1.0

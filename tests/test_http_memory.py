@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from test_http_support import Dags, Server, auth, running_server, success_payload
+from http_support import Dags, Server, auth, running_server, success_payload
 
 MiB = 1024 * 1024
 BUDGET = 128 * MiB

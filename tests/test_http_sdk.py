@@ -18,7 +18,7 @@ from airflow.sdk.api.client import ServerResponseError, get_hostname
 from airflow.sdk.api.datamodels._generated import AssetProfile, TIRunContext
 from airflow.sdk.exceptions import TaskAlreadyRunningError
 
-from test_http_support import NOW, Dags, Server, mint, running_server
+from http_support import NOW, Dags, Server, mint, running_server
 
 
 @pytest.fixture

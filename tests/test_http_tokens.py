@@ -28,7 +28,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from test_http_support import Dags
+from http_support import Dags
 from tistate import AsyncClient
 from tistate.http import Settings, create_app
 from tistate.http.auth import TokenCache, authenticate, make_signer

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from test_http_support import NOW, Dags, auth, running_server, success_payload
+from http_support import NOW, Dags, auth, running_server, success_payload
 from tistate.cli import app
 
 POOL_SIZE = 2

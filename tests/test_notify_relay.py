@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from test_http_support import Dags, auth, running_server, success_payload
+from http_support import Dags, auth, running_server, success_payload
 from tistate.cli import app as cli_app
 from tistate.relay import NotificationRelay
 

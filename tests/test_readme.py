@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_http_support import free_port
+from http_support import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")

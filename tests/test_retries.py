@@ -32,7 +32,7 @@ from faultkit import (
     check_invariant,
     tally,
 )
-from test_http_support import Server, mint, running_server
+from http_support import Server, mint, running_server
 from tistate import Client, GoneError
 
 DUPLICATES = 20

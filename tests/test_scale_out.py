@@ -12,7 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from faultkit import HttpLoad, World, check_invariant, split, tally
 from faultkit.processes import PgBouncer
-from test_http_support import mint, running_server
+from http_support import mint, running_server
 
 TASKS = 40
 # No server-side prepared statements through PgBouncer in transaction mode (DESIGN section 5).

@@ -15,18 +15,20 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import jwt
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from conftest import ADMIN_URL
 from faultkit import END_DATE, RUNNING, World, table_snapshot
-from test_http_support import SECRET, Server, mint, running_server, start_server
-from tistate import Client
+from http_support import SECRET, Server, mint, running_server, start_server
+from tistate import Client, tokens
 
 ENDPOINTS = [
     ("PATCH", "/state", {"state": "failed", "end_date": END_DATE}),
@@ -358,3 +360,42 @@ def test_secrets_never_appear_in_logs_or_error_bodies(
             assert secret not in body
     token = mint(world.ti_ids[0])
     assert token.split(".")[2] not in log
+
+
+# ------------------------------------------------------------------ token time claims
+@pytest.mark.parametrize(
+    ("moment", "leeway", "reason"),
+    [
+        (999.999, 0, "invalid_token"),  # before iat/nbf
+        (1000, 0, None),
+        (1599.999, 0, None),
+        (1600, 0, "token_expired"),  # exp is the first moment refused
+        (1629.999, 30, None),  # the leeway on both sides
+        (970, 30, None),
+        (1630, 30, "token_expired"),
+    ],
+)
+def test_token_time_claims_are_checked_at_the_moment_given(
+    moment: float, leeway: float, reason: str | None
+) -> None:
+    """`now` is an injected clock: no test waits for a token to expire."""
+    ti = uuid4()
+    issued = datetime.fromtimestamp(1000, UTC)
+    token = tokens.mint(ti, secret=SECRET, ttl=timedelta(seconds=600), now=issued)
+    check = tokens.Verifier(secret=SECRET, leeway=leeway)
+    if reason is None:
+        assert check.verify(token, ti, now=moment)["sub"] == str(ti)
+        return
+    with pytest.raises(tokens.TokenError) as caught:
+        check.verify(token, ti, now=moment)
+    assert caught.value.reason == reason
+
+
+def test_a_time_claim_that_is_not_a_number_is_refused() -> None:
+    ti = uuid4()
+    token = jwt.encode(
+        {"sub": str(ti), "aud": tokens.DEFAULT_AUDIENCE, "exp": "soon"}, SECRET, "HS256"
+    )
+    with pytest.raises(tokens.TokenError) as caught:
+        tokens.verify(token, secret=SECRET, now=0)
+    assert caught.value.reason == "invalid_token"

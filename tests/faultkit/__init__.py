@@ -9,7 +9,7 @@
   the TI row lock or on the queue key (after the events were written), so a
   fault can be injected at a deterministic point.
 - `LibraryLoad` / `HttpLoad`: concurrent completions from a thread pool, one outcome per task.
-- `table_snapshot()`: every row of every tistate table, to prove "nothing written".
+- `table_snapshot()`: a digest of every tistate table, to prove "nothing written".
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -370,6 +371,31 @@ def blocked_backends(
             time.sleep(0.01)  # polling the catalog for a state, not waiting for an outcome
 
 
+def wait_until_blocked(
+    observer: psycopg.Connection[Any],
+    pid: int,
+    running: Callable[[], bool],
+    *,
+    by: int | None = None,
+    timeout: float = 10.0,
+) -> str:
+    """The lock type backend `pid` waits on, once PostgreSQL reports it waiting (on a lock `by`
+    holds, when given). Fails when the caller stops `running` first, or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = observer.execute(
+            # pg_locks, not pg_stat_activity: that one is a snapshot per observer transaction
+            "SELECT locktype FROM pg_locks WHERE pid = %(pid)s AND NOT granted"
+            " AND (%(by)s::int IS NULL OR %(by)s::int = ANY (pg_blocking_pids(pid)))",
+            {"pid": pid, "by": by},
+        ).fetchone()
+        if row is not None:
+            return str(row[0])
+        assert running(), f"backend {pid} finished without waiting for the lock"
+        time.sleep(0.005)  # polling the catalog for a state, not waiting for an outcome
+    raise AssertionError(f"backend {pid} never waited on a lock")
+
+
 def holds_uncommitted_event_writes(dsn: str, pids: Sequence[int]) -> bool:
     """Whether every backend in `pids` has inserted into asset_event (uncommitted) already."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -558,21 +584,8 @@ def split(outcomes: Iterable[Outcome]) -> tuple[set[int], set[int]]:
 
 
 # ---------------------------------------------------------------------------------- tables
-def tistate_tables(conn: psycopg.Connection[Any]) -> list[str]:
-    """Every table tistate writes, qualified: schema tistate's, and in Airflow mode Airflow's (the
-    tables of tistate.airflow_column in public)."""
-    return [
-        row[0]
-        for row in conn.execute(
-            # Qualified whatever the search_path (regclass::text would drop a visible schema).
-            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class AS c"
-            " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE c.relkind IN ('r', 'p') AND (n.nspname = 'tistate' OR n.nspname = 'public'"
-            "   AND c.relname IN (SELECT table_name FROM tistate.airflow_column))"
-            " ORDER BY n.nspname, c.relname"
-        )
-    ]
-
+#: The fingerprint function, shared with the pgTAP files (pg_temp: made on each connection used).
+DIGEST_SQL = (Path(__file__).resolve().parents[2] / "db_tests" / "_digest.sql").read_text()
 
 #: Drained in the background by the service's notification relay, so its rows come and go between
 #: two snapshots; an outbox row is only ever written with asset events in the same transaction,
@@ -580,26 +593,13 @@ def tistate_tables(conn: psycopg.Connection[Any]) -> list[str]:
 SNAPSHOT_SKIPS = frozenset({"tistate.asset_event_outbox"})
 
 
-def table_snapshot(conn: psycopg.Connection[Any], *, sequences: bool = False) -> dict[str, Any]:
-    """Every row of every table tistate writes (tistate_tables) as sorted text, the relay's outbox
-    excepted; with `sequences`, also where each of their sequences stands (a refusal before any
-    write draws no id). The one "nothing was written" fingerprint of the Python tests."""
-    snap: dict[str, Any] = {}
-    for table in tistate_tables(conn):
-        if table in SNAPSHOT_SKIPS:
-            continue
-        rows = conn.execute(f"SELECT t::text FROM {table} AS t").fetchall()  # type: ignore[arg-type]
-        snap[table] = sorted(row[0] for row in rows)
-    if sequences:
-        for (name,) in conn.execute(
-            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class AS c"
-            " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE c.relkind = 'S' AND n.nspname IN ('tistate', 'public') ORDER BY 1"
-        ).fetchall():
-            snap[name] = conn.execute(
-                f"SELECT last_value, is_called FROM {name}"  # type: ignore[arg-type]
-            ).fetchone()
-    return snap
+def table_snapshot(conn: psycopg.Connection[Any], *, sequences: bool = False) -> dict[str, str]:
+    """Row count and md5 of the rows of every table tistate writes (db_tests/_digest.sql), the
+    relay's outbox excepted; with `sequences`, also where each of their sequences stands. The one
+    "nothing was written" fingerprint of the tests, Python and pgTAP."""
+    conn.execute(DIGEST_SQL)
+    rows = conn.execute("SELECT name, digest FROM pg_temp.table_digests(%s)", [sequences])
+    return {name: digest for name, digest in rows if name not in SNAPSHOT_SKIPS}
 
 
 @contextmanager

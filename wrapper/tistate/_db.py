@@ -120,68 +120,20 @@ class Call(Generic[T]):
     parse: Callable[[list[Row]], T]
 
     def __post_init__(self) -> None:
-        # PostgreSQL cannot store NUL in text or jsonb (22P05 / a driver error, i.e. a 500):
-        # refuse it here as TS422 naming the field, like every other invalid value.
+        # The jsonb parameters were checked as they were serialized (`_jsonb`); a text one with a
+        # NUL would be 22P05 or a driver error (a 500 class): TS422 naming it, as for jsonb.
         for name, value in self.params.items():
-            if isinstance(value, _JsonText):
-                continue  # serialized without any \u0000 (see _payload)
-            path = _nul_path(value.obj if isinstance(value, Jsonb) else value)
-            if path is not None:
-                field = path[1:] if path.startswith(".") else f"{name}{path}"
-                raise InvalidPayloadError(
-                    f"invalid payload: {field}: NUL characters (\\u0000) cannot be stored",
-                    sqlstate="TS422",
-                    detail={
-                        "reason": "invalid_payload",
-                        "field": field,
-                        "message": "NUL characters (\\u0000) cannot be stored",
-                    },
-                )
+            if type(value) is str and models.unstorable_text(value) is not None:
+                models.refuse_unstorable(value, name)  # the error, naming the field
 
 
-def _sent_as_is(text: Any) -> Any:
+def _as_is(text: Any) -> Any:
     return text
 
 
-class _JsonText(Jsonb):
-    """A jsonb parameter already serialized: psycopg sends the text as it is."""
-
-    __slots__ = ()
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text, dumps=_sent_as_is)
-
-
-def _payload(payload: models.Payload) -> Jsonb:
-    """`Jsonb(payload.payload_json())`, serialized in one pass when the text has no NUL escape.
-
-    The same JSON value reaches the SQL either way. A text holding `\\u0000` (a NUL character,
-    or a backslash before "u0000") takes the dict form, so Call's check names the field exactly.
-    """
-    text = payload.payload_json_text()
-    if text is None or "\\u0000" in text:
-        return Jsonb(payload.payload_json())
-    return _JsonText(text)
-
-
-def _nul_path(value: Any, path: str = "") -> str | None:
-    """The path (SQL style: `a[0].b`) of the first string or key holding a NUL character."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            here = f"{path}.{key}"
-            if "\x00" in str(key):
-                return here
-            found = _nul_path(item, here)
-            if found is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = _nul_path(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
+def _jsonb(value: models.JsonValue, name: str) -> Jsonb:
+    """The jsonb parameter `name`: the text of `models.json_text`, which psycopg sends as it is."""
+    return Jsonb(models.json_text(value, name), dumps=_as_is)
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -253,16 +205,8 @@ def _validation_error(
     hint = _shape_hint(model, loc, first["type"]) if model is not None else None
     if hint is not None:
         message = {"extra_forbidden": "unknown key"}.get(first["type"], "must be an object")
-        return InvalidPayloadError(
-            f"invalid payload: {field or '(root)'}: {message}; {hint}",
-            sqlstate="TS422",
-            detail={"reason": "invalid_payload", "field": field, "message": f"{message}; {hint}"},
-        )
-    return InvalidPayloadError(
-        f"invalid payload: {field or '(root)'}: {message}",
-        sqlstate="TS422",
-        detail={"reason": "invalid_payload", "field": field, "message": message},
-    )
+        message = f"{message}; {hint}"
+    return InvalidPayloadError.at(field, message)
 
 
 def validate(model: type[M], value: M | Mapping[str, Any]) -> M:
@@ -290,11 +234,7 @@ def _uuid(value: UUID | str, field: str = "ti_id") -> UUID:
     try:
         return UUID(str(value))
     except ValueError:
-        raise InvalidPayloadError(
-            f"invalid payload: {field}: not a UUID: {value!r}",
-            sqlstate="TS422",
-            detail={"reason": "invalid_payload", "field": field, "message": "not a UUID"},
-        ) from None
+        raise InvalidPayloadError.at(field, f"not a UUID: {value!r}") from None
 
 
 def _interval(value: timedelta | float | None) -> timedelta | None:
@@ -354,8 +294,8 @@ def compatibility_problems() -> Call[list[str]]:
 
 
 def define_dag(dag: models.DagDefinition | Mapping[str, Any]) -> Call[models.DefineDagResult]:
-    document = validate(models.DagDefinition, dag).payload_json()
-    return Call(DEFINE_DAG, {"dag": Jsonb(document)}, _json_result(models.DefineDagResult))
+    document = _jsonb(validate(models.DagDefinition, dag), "dag")
+    return Call(DEFINE_DAG, {"dag": document}, _json_result(models.DefineDagResult))
 
 
 def create_dag_run(
@@ -370,7 +310,7 @@ def create_dag_run(
         "dag_id": dag_id,
         "run_id": run_id,
         "logical_date": logical_date,
-        "conf": Jsonb(dict(conf)) if conf is not None else None,
+        "conf": _jsonb(dict(conf), "conf") if conf is not None else None,
         "now": now,
         "partition_key": partition_key,
     }
@@ -385,7 +325,7 @@ def ti_run(
 ) -> Call[models.RunContext]:
     params = {
         "ti_id": _uuid(ti_id),
-        "payload": _payload(validate(models.TIEnterRunningPayload, payload)),
+        "payload": _jsonb(validate(models.TIEnterRunningPayload, payload), "payload"),
         "now": now,
         "lock_timeout": _interval(lock_timeout),
     }
@@ -400,7 +340,7 @@ def ti_update_state(
 ) -> Call[models.StateUpdateResult]:
     params = {
         "ti_id": _uuid(ti_id),
-        "payload": _payload(validate_state_update(payload)),
+        "payload": _jsonb(validate_state_update(payload), "payload"),
         "now": now,
         "lock_timeout": _interval(lock_timeout),
     }
@@ -416,15 +356,7 @@ def ti_heartbeat(
 ) -> Call[None]:
     info = validate(models.TIHeartbeatInfo, {"hostname": hostname, "pid": pid})
     if not -(2**31) <= info.pid < 2**31:  # else no ti_heartbeat(..., bigint) exists: 42883
-        raise InvalidPayloadError(
-            "invalid payload: pid: must be a 32-bit integer",
-            sqlstate="TS422",
-            detail={
-                "reason": "invalid_payload",
-                "field": "pid",
-                "message": "must be a 32-bit integer",
-            },
-        )
+        raise InvalidPayloadError.at("pid", "must be a 32-bit integer")
     params = {
         "ti_id": _uuid(ti_id),
         "hostname": info.hostname,
@@ -450,7 +382,7 @@ def ti_skip_downstream(
     if not isinstance(tasks, models.TISkippedDownstreamTasksStatePayload):
         tasks = validate(models.TISkippedDownstreamTasksStatePayload, {"tasks": list(tasks)})
     body = tasks.model_dump(mode="json")["tasks"]
-    params = {"ti_id": _uuid(ti_id), "tasks": Jsonb(body), "now": now}
+    params = {"ti_id": _uuid(ti_id), "tasks": _jsonb(body, "tasks"), "now": now}
     return Call(TI_SKIP_DOWNSTREAM, params, _skipped)
 
 
@@ -481,7 +413,7 @@ def emit_asset_event(
     params = {
         "name": name,
         "uri": uri,
-        "extra": Jsonb(dict(extra)) if extra is not None else None,
+        "extra": _jsonb(dict(extra), "extra") if extra is not None else None,
         "partition_key": partition_key,
         "now": now,
     }

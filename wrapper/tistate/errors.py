@@ -162,6 +162,16 @@ class InvalidPayloadError(TistateError):
     default_sqlstate = "TS422"
     default_reason = "invalid_payload"
 
+    @classmethod
+    def at(cls, field: str, message: str) -> InvalidPayloadError:
+        """TS422 for `field` (SQL style, `a[0].b`; empty for the whole document), as the SQL
+        reports it: `detail` {reason, field, message}."""
+        return cls(
+            f"invalid payload: {field or '(root)'}: {message}",
+            sqlstate="TS422",
+            detail={"reason": "invalid_payload", "field": field, "message": message},
+        )
+
     @property
     def field(self) -> str | None:
         value = self.detail.get("field")

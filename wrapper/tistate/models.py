@@ -8,15 +8,18 @@ payload again and decides everything about state.
 Result models mirror the SQL's composite types and documented jsonb keys (`extra="forbid"`, so a new
 SQL column fails the tests until the model learns it).
 
-Payloads are sent with `payload_json()`: only the fields that were set (Airflow's `exclude_unset`),
-plus the `state` discriminator, so an omitted optional field (e.g. `rendered_map_index`) keeps the
-stored value instead of overwriting it with null.
+Payloads are sent as `json_text(payload)`: only the fields that were set (Airflow's
+`exclude_unset`; the `state` discriminator always counts as set), so an omitted optional field (e.g.
+`rendered_map_index`) keeps the stored value instead of overwriting it with null. `json_text` is
+also the one rule for what PostgreSQL cannot store (NUL characters, lone surrogates): TS422 naming
+the field, for every JSON parameter, and `refuse_unstorable` for the plain text ones.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -30,6 +33,8 @@ from pydantic import (
     Field,
     TypeAdapter,
 )
+
+from .errors import InvalidPayloadError
 
 __all__ = [
     "STATE_UPDATE_ADAPTER",
@@ -66,6 +71,10 @@ __all__ = [
     "TaskDefinition",
     "TaskInstanceDetail",
     "TaskInstanceSummary",
+    "json_problem",
+    "json_text",
+    "non_finite",
+    "refuse_unstorable",
 ]
 
 # Lax on purpose: ISO 8601 strings must validate from Python dicts too (HTTP bodies, YAML files).
@@ -74,22 +83,47 @@ Duration = Annotated[timedelta, Field(strict=False)]
 JsonObject = dict[str, Any]
 
 
-def _finite(value: Any) -> bool:
-    """Whether a JSON value holds no NaN or infinite number (JSON has none; Python's and
-    pydantic's parsers read `NaN`, `Infinity` and overflowing literals such as `1e309`)."""
-    kind = type(value)
-    if kind is float:
-        return math.isfinite(value)
-    if kind is dict:
-        return all(_finite(item) for item in value.values())
-    if kind is list or kind is tuple:
-        return all(_finite(item) for item in value)
-    return True
+def json_problem(
+    value: Any, leaf: Callable[[Any], str | None], *, keys: bool = True
+) -> tuple[str, str] | None:
+    """(path, why) of the first scalar (and key, with `keys`) of a JSON value that `leaf` finds a
+    problem with; the path SQL style (`.a[0].b`, empty for `value` itself). The one walk of JSON
+    values (on the request path: it recurses into containers only)."""
+    if isinstance(value, dict):
+        items: Iterable[tuple[Any, Any]] = value.items()
+        step, check_keys = ".{}".format, keys
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+        step, check_keys = "[{}]".format, False
+    else:
+        why = leaf(value)
+        return None if why is None else ("", why)
+    for key, item in items:
+        why = leaf(key) if check_keys else None
+        if why is not None:
+            return step(key), why
+        if isinstance(item, dict | list | tuple):
+            found = json_problem(item, leaf, keys=keys)
+        else:
+            why = leaf(item)
+            found = None if why is None else ("", why)
+        if found is not None:
+            return step(key) + found[0], found[1]
+    return None
+
+
+NON_FINITE_MESSAGE = "numbers must be finite (no NaN or Infinity, no overflowing literal)"
+
+
+def non_finite(value: Any) -> str | None:
+    """A NaN or infinite number: JSON has none, but Python's and pydantic's parsers read `NaN`,
+    `Infinity` and overflowing literals such as `1e309` (and YAML `.nan`, `.inf`)."""
+    return NON_FINITE_MESSAGE if type(value) is float and not math.isfinite(value) else None
 
 
 def _finite_object(value: JsonObject) -> JsonObject:
-    if not _finite(value):
-        raise ValueError("numbers must be finite (no NaN or Infinity, no overflowing literal)")
+    if json_problem(value, non_finite, keys=False) is not None:  # keys are strings
+        raise ValueError(NON_FINITE_MESSAGE)
     return value
 
 
@@ -115,28 +149,75 @@ class Payload(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
     def payload_json(self) -> dict[str, Any]:
-        """The JSON sent to SQL: the fields that were set, plus `state` if the model has one."""
-        body = self.model_dump(mode="json", exclude_unset=True)
-        state = getattr(self, "state", None)
-        if state is not None:
-            body = {"state": state, **body}
-        return body
+        """The JSON value sent to SQL: the fields that were set (`state` always is)."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
-    def payload_json_text(self) -> str | None:
-        """`payload_json()` as JSON text in one pass of pydantic's serializer (the same JSON value
-        as `json.dumps(payload_json())`), or None when that text would not be plain ASCII (the
-        caller then sends `payload_json()`, whose json.dumps escapes it)."""
+
+class _DefaultState(Payload):
+    """Base of the payloads whose `state` has a default: it counts as set, because the SQL
+    dispatches on it and exclude_unset would drop it. (Only these: a model_post_init costs every
+    instance, nested ones included, a Python call.)"""
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("state")
+
+
+#: JSON values that reach SQL as jsonb: a payload model, or a plain object or array
+JsonValue = Payload | Mapping[str, Any] | Sequence[Any]
+
+NUL_MESSAGE = "NUL characters (\\u0000) cannot be stored"
+SURROGATE_MESSAGE = "not valid Unicode (a lone surrogate) and cannot be stored"
+
+
+def unstorable_text(value: Any) -> str | None:
+    """A string PostgreSQL cannot store: with a NUL character, or not valid Unicode."""
+    if not isinstance(value, str):
+        return None
+    if "\x00" in value:
+        return NUL_MESSAGE
+    if not value.isascii():  # isascii is O(1): only non-ASCII text is encoded to look
         try:
-            text = self.model_dump_json(exclude_unset=True)
-        except ValueError:  # PydanticSerializationError: payload_json() reports it
-            return None
-        if not text.isascii():
-            return None
-        state = getattr(self, "state", None)
-        if state is not None and "state" not in self.model_fields_set:
-            head = '{"state":' + json.dumps(state)
-            text = head + ("}" if text == "{}" else "," + text[1:])
-        return text
+            value.encode()
+        except UnicodeEncodeError:
+            return SURROGATE_MESSAGE
+    return None
+
+
+def refuse_unstorable(value: Any, name: str) -> None:
+    """InvalidPayloadError (TS422) naming the field when `value` holds a string PostgreSQL cannot
+    store (it would answer 22P05, or the driver would fail: a 500 class). The field of a JSON
+    object parameter (a payload) is its path; of anything else, `name` and its path."""
+    found = json_problem(value, unstorable_text)
+    if found is None:
+        return
+    path, why = found
+    field = path[1:] if path.startswith(".") else f"{name}{path}"
+    raise InvalidPayloadError.at(field, why)
+
+
+def json_text(value: JsonValue, name: str) -> str:
+    """The JSON text a jsonb parameter is sent as: in one pass (pydantic's serializer for a
+    payload, json.dumps otherwise), ASCII as json.dumps writes it (right in any client encoding).
+
+    ASCII JSON writes a NUL as the escape `\\u0000` and a surrogate as `\\udXXX`, so one search
+    of the text tells whether the value may hold one; only then is it walked, to name the field
+    (the escape may be a backslash before "u0000", or half of an emoji: both are stored as is).
+    """
+    try:
+        if isinstance(value, Payload):
+            text = value.model_dump_json(exclude_unset=True, ensure_ascii=True)
+        else:
+            text = json.dumps(value)
+    except ValueError:  # pydantic's serializer refuses a lone surrogate
+        refuse_unstorable(_plain(value), name)
+        raise
+    if "\\u0000" in text or "\\ud" in text:
+        refuse_unstorable(_plain(value), name)
+    return text
+
+
+def _plain(value: JsonValue) -> Any:
+    return value.payload_json() if isinstance(value, Payload) else value
 
 
 class Result(BaseModel):
@@ -180,7 +261,7 @@ OutletEvent = AliasOutletEvent | AssetOutletEvent
 
 
 # ---------------------------------------------------------------------------------- state payloads
-class TISuccessStatePayload(Payload):
+class TISuccessStatePayload(_DefaultState):
     state: Literal["success"] = "success"
     end_date: Timestamp
     task_outlets: Annotated[list[AssetProfile], FailFast()] = Field(default_factory=list)
@@ -194,7 +275,7 @@ class TITerminalStatePayload(Payload):
     rendered_map_index: str | None = None
 
 
-class TIRetryStatePayload(Payload):
+class TIRetryStatePayload(_DefaultState):
     state: Literal["up_for_retry"] = "up_for_retry"
     end_date: Timestamp
     rendered_map_index: str | None = None
@@ -202,13 +283,13 @@ class TIRetryStatePayload(Payload):
     retry_reason: str | None = None
 
 
-class TIRescheduleStatePayload(Payload):
+class TIRescheduleStatePayload(_DefaultState):
     state: Literal["up_for_reschedule"] = "up_for_reschedule"
     reschedule_date: Timestamp
     end_date: Timestamp
 
 
-class TIDeferredStatePayload(Payload):
+class TIDeferredStatePayload(_DefaultState):
     state: Literal["deferred"] = "deferred"
     classpath: str
     next_method: str
@@ -237,7 +318,7 @@ TIStateUpdate = Annotated[
 STATE_UPDATE_ADAPTER: TypeAdapter[TIStateUpdate] = TypeAdapter(TIStateUpdate)
 
 
-class TIEnterRunningPayload(Payload):
+class TIEnterRunningPayload(_DefaultState):
     """PATCH .../run: queued/restarting -> running."""
 
     state: Literal["running"] = "running"

@@ -289,7 +289,11 @@ class Verifier:
     issuer: str | None = None
     leeway: float = 0.0
 
-    def verify(self, token: str, subject: UUID | str | None = None) -> dict[str, Any]:
+    def verify(
+        self, token: str, subject: UUID | str | None = None, *, now: float | None = None
+    ) -> dict[str, Any]:
+        """The claims of a valid token (see `verify`); `now` (Unix seconds) is the moment its
+        time claims are checked at, the clock's when None."""
         if self.keys is not None:
             try:
                 kid = jwt.get_unverified_header(token).get("kid")
@@ -313,9 +317,16 @@ class Verifier:
                 algorithms=algorithms,
                 audience=accepted or None,
                 issuer=self.issuer or None,
-                leeway=self.leeway,
-                options={"require": require, "verify_aud": bool(accepted)},
+                # the time claims are checked below, at `now`: PyJWT reads the clock itself
+                options={
+                    "require": require,
+                    "verify_aud": bool(accepted),
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
+            _check_times(claims, time.time() if now is None else now, self.leeway)
         except jwt.ExpiredSignatureError:
             raise TokenError("token_expired", "the token has expired") from None
         except jwt.InvalidAudienceError:
@@ -335,6 +346,21 @@ class Verifier:
         return claims
 
 
+def _check_times(claims: Mapping[str, Any], now: float, leeway: float) -> None:
+    """PyJWT's checks of `iat`, `nbf`, `exp` (its errors; each claim taken as an int), at `now`."""
+    for name in ("iat", "nbf", "exp"):
+        if name not in claims:
+            continue
+        try:
+            moment = int(claims[name])
+        except (ValueError, TypeError, OverflowError):
+            raise jwt.DecodeError(f"the {name} claim must be an integer") from None
+        if name == "exp" and moment <= now - leeway:
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        if name != "exp" and moment > now + leeway:
+            raise jwt.ImmatureSignatureError(f"The token is not yet valid ({name})")
+
+
 def verify(
     token: str,
     *,
@@ -345,12 +371,14 @@ def verify(
     issuer: str | None = None,
     leeway: float = 0.0,
     subject: UUID | str | None = None,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """The claims of a valid token; TokenError (with `reason`) otherwise.
 
     With `subject`, the token must be for that task instance (else TokenError reason
     "subject_mismatch"; the HTTP layer answers 403 for it, as Airflow does). `audience` may be a
-    list or a comma-separated string: any one of them is accepted.
+    list or a comma-separated string: any one of them is accepted. `now` (Unix seconds) is the
+    moment `exp`, `nbf` and `iat` are checked at (with the leeway): the clock's when None.
     """
     verifier = Verifier(
         secret=secret,
@@ -360,7 +388,7 @@ def verify(
         issuer=issuer,
         leeway=leeway,
     )
-    return verifier.verify(token, subject)
+    return verifier.verify(token, subject, now=now)
 
 
 def check_scope(claims: Mapping[str, Any], allowed: Collection[str] = (DEFAULT_SCOPE,)) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import re
 import sys
@@ -22,7 +21,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .. import _db, embedded
+from .. import _db, embedded, models
 from ..client import Client
 from ..errors import InvalidPayloadError, TistateError, UsageError, translate_errors
 from ..migrate import MigrationError
@@ -257,26 +256,10 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (JSON has no NaN or Infinity)")
 
 
-def _non_finite_path(value: Any, path: str = "") -> str | None:
-    """The path of the first NaN or infinite number (YAML's .nan/.inf): jsonb cannot hold one."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "(root)"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _non_finite_path(item, f"{path}.{key}" if path else str(key))
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _non_finite_path(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
-
-
 def _finite(value: Any, source: str) -> Any:
-    path = _non_finite_path(value)
-    if path is not None:
+    found = models.json_problem(value, models.non_finite)  # YAML's .nan/.inf: jsonb has none
+    if found is not None:
+        path = found[0].lstrip(".") or "(root)"
         raise InvalidPayloadError(
             f"{source}: {path}: NaN and infinite numbers cannot be stored (JSON has none)",
             detail={"reason": "invalid_payload", "field": path, "message": "not a finite number"},
