@@ -165,10 +165,12 @@ def machine() -> dict[str, Any]:
 
 
 def code_version() -> dict[str, str]:
-    """The checkout's commit and a hash of the migrations the databases were built from."""
+    """The commit and migrations hash of the tistate the bench imports (what seeds and serves)."""
     import hashlib
 
-    root = BENCH_DIR.parent
+    import tistate
+
+    root = Path(tistate.__file__).resolve().parents[2]
     head = subprocess.run(
         ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
         capture_output=True,

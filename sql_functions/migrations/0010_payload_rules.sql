@@ -19,6 +19,35 @@ $function$;
 
 COMMENT ON FUNCTION tistate._first_unknown_key(p_value jsonb, p_allowed text[]) IS 'The first (sorted) key of an object that is not one of p_allowed, or NULL';
 
+CREATE FUNCTION tistate._text_problem(p_value jsonb, p_max_length integer)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+    -- An optional string field of at most p_max_length characters; absent or null is valid here.
+    SELECT CASE
+        WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN NULL
+        WHEN jsonb_typeof(p_value) <> 'string' THEN 'must be a string'
+        WHEN length(p_value #>> '{}') > p_max_length THEN 'longer than ' || p_max_length::text || ' characters'
+    END
+$function$;
+
+COMMENT ON FUNCTION tistate._text_problem(p_value jsonb, p_max_length integer) IS 'What is wrong with an optional string of at most p_max_length characters, NULL when valid or absent';
+
+CREATE FUNCTION tistate._invalid_if(p_path text, p_problem text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+BEGIN
+    IF p_problem IS NOT NULL THEN
+        PERFORM tistate._invalid(p_path, p_problem);
+    END IF;
+END
+$function$;
+
+COMMENT ON FUNCTION tistate._invalid_if(p_path text, p_problem text) IS 'TS422 naming p_path when a rule found a problem (p_problem not NULL)';
+
 CREATE FUNCTION tistate._name_problem(p_value jsonb)
  RETURNS text
  LANGUAGE sql
@@ -27,13 +56,10 @@ AS $function$
     -- An asset or alias name; absent or null is valid here (the caller knows when it is required).
     -- Names are unique-indexed: a btree entry holds at most about 2700 bytes (PostgreSQL's index
     -- row limit, SQLSTATE 54000), which 1500 characters of multi-byte text can exceed.
-    SELECT CASE
-        WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN NULL
-        WHEN jsonb_typeof(p_value) <> 'string' THEN 'must be a string'
-        WHEN length(p_value #>> '{}') > 1500 THEN 'longer than 1500 characters'
+    SELECT coalesce(tistate._text_problem(p_value, 1500), CASE
         WHEN p_value #>> '{}' = '' THEN 'must not be empty'
         WHEN octet_length(p_value #>> '{}') > 2600 THEN 'longer than 2600 bytes'
-    END
+    END)
 $function$;
 
 COMMENT ON FUNCTION tistate._name_problem(p_value jsonb) IS 'What is wrong with an asset or alias name (string, 1-1500 characters, at most 2600 bytes), NULL when valid or absent';
@@ -43,14 +69,11 @@ CREATE FUNCTION tistate._uri_problem(p_value jsonb)
  LANGUAGE sql
  IMMUTABLE
 AS $function$
-    SELECT CASE
-        WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN NULL
-        WHEN jsonb_typeof(p_value) <> 'string' THEN 'must be a string'
-        WHEN length(p_value #>> '{}') > 1500 THEN 'longer than 1500 characters'
+    SELECT coalesce(tistate._text_problem(p_value, 1500), CASE
         WHEN p_value #>> '{}' = '' THEN 'must not be empty'
         WHEN p_value #>> '{}' !~ '^[\x01-\x7f]*$' THEN 'must be ASCII'
         WHEN lower(p_value #>> '{}') ~ '^airflow://' THEN 'the airflow:// scheme is reserved'
-    END
+    END)
 $function$;
 
 COMMENT ON FUNCTION tistate._uri_problem(p_value jsonb) IS 'What is wrong with an asset uri (ASCII string, 1-1500 characters, not airflow://), NULL when valid or absent';
@@ -61,12 +84,9 @@ CREATE FUNCTION tistate._partition_key_problem(p_value jsonb)
  IMMUTABLE
 AS $function$
     -- Python's str.strip() whitespace of the ASCII range (E'\v' is not an escape in PostgreSQL).
-    SELECT CASE
-        WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN NULL
-        WHEN jsonb_typeof(p_value) <> 'string' THEN 'must be a string'
+    SELECT coalesce(tistate._text_problem(p_value, 250), CASE
         WHEN btrim(p_value #>> '{}', E' \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f') = '' THEN 'must not be empty or whitespace'
-        WHEN length(p_value #>> '{}') > 250 THEN 'longer than 250 characters'
-    END
+    END)
 $function$;
 
 COMMENT ON FUNCTION tistate._partition_key_problem(p_value jsonb) IS 'What is wrong with a partition key (a non-blank string of at most 250 characters), NULL when valid or absent';
@@ -177,6 +197,20 @@ $function$;
 
 COMMENT ON FUNCTION tistate._raise_problem(p_path text, p_problem text) IS 'TS422 for a problem ''<sub-path>: <message>'' found under p_path (nothing when p_problem is NULL)';
 
+CREATE OR REPLACE FUNCTION tistate._text(p_value jsonb, p_path text, p_max_length integer, p_nullable boolean DEFAULT true)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+BEGIN
+    IF NOT p_nullable AND (p_value IS NULL OR jsonb_typeof(p_value) = 'null') THEN
+        PERFORM tistate._invalid(p_path, 'field required');
+    END IF;
+    PERFORM tistate._invalid_if(p_path, tistate._text_problem(p_value, p_max_length));
+    RETURN p_value #>> '{}';
+END
+$function$;
+
 -- _json_object and _array were the same check for two types.
 CREATE FUNCTION tistate._json_container(p_value jsonb, p_path text, p_type text)
  RETURNS jsonb
@@ -220,12 +254,8 @@ CREATE OR REPLACE FUNCTION tistate._check_uri(p_uri text, p_path text)
  LANGUAGE plpgsql
  IMMUTABLE
 AS $function$
-DECLARE
-    v_problem text := tistate._uri_problem(to_jsonb(p_uri));
 BEGIN
-    IF v_problem IS NOT NULL THEN
-        PERFORM tistate._invalid(p_path, v_problem);
-    END IF;
+    PERFORM tistate._invalid_if(p_path, tistate._uri_problem(to_jsonb(p_uri)));
     RETURN p_uri;
 END
 $function$;
@@ -235,12 +265,8 @@ CREATE OR REPLACE FUNCTION tistate._asset_name(p_value jsonb, p_path text, p_nul
  LANGUAGE plpgsql
  IMMUTABLE
 AS $function$
-DECLARE
-    v_problem text := tistate._name_problem(p_value);
 BEGIN
-    IF v_problem IS NOT NULL THEN
-        PERFORM tistate._invalid(p_path, v_problem);
-    END IF;
+    PERFORM tistate._invalid_if(p_path, tistate._name_problem(p_value));
     IF NOT p_nullable AND (p_value IS NULL OR jsonb_typeof(p_value) = 'null') THEN
         PERFORM tistate._invalid(p_path, 'field required');
     END IF;
@@ -253,12 +279,8 @@ CREATE OR REPLACE FUNCTION tistate._partition_key(p_value jsonb, p_path text)
  LANGUAGE plpgsql
  IMMUTABLE
 AS $function$
-DECLARE
-    v_problem text := tistate._partition_key_problem(p_value);
 BEGIN
-    IF v_problem IS NOT NULL THEN
-        PERFORM tistate._invalid(p_path, v_problem);
-    END IF;
+    PERFORM tistate._invalid_if(p_path, tistate._partition_key_problem(p_value));
     RETURN p_value #>> '{}';
 END
 $function$;
@@ -298,13 +320,10 @@ CREATE FUNCTION tistate._timestamp_problem(p_value jsonb)
 AS $function$
     -- ISO 8601 with an explicit offset: a naive timestamp would depend on the session's TimeZone.
     -- (Whether the date exists, 30 February, is found by the cast in _timestamp.)
-    SELECT CASE
-        WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN NULL
-        WHEN jsonb_typeof(p_value) <> 'string' THEN 'must be a string'
-        WHEN length(p_value #>> '{}') > 64 THEN 'longer than 64 characters'
+    SELECT coalesce(tistate._text_problem(p_value, 64), CASE
         WHEN p_value #>> '{}' !~ '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)$'
             THEN 'must be an ISO 8601 datetime with a timezone offset'
-    END
+    END)
 $function$;
 
 COMMENT ON FUNCTION tistate._timestamp_problem(p_value jsonb) IS 'What is wrong with the shape of a datetime (an ISO 8601 string with an offset), NULL when valid or absent';
@@ -315,12 +334,9 @@ CREATE OR REPLACE FUNCTION tistate._timestamp(p_value jsonb, p_path text, p_null
  STABLE
 AS $function$
 DECLARE
-    v_problem text := tistate._timestamp_problem(p_value);
-    v_text    text := p_value #>> '{}';
+    v_text text := p_value #>> '{}';
 BEGIN
-    IF v_problem IS NOT NULL THEN
-        PERFORM tistate._invalid(p_path, v_problem);
-    END IF;
+    PERFORM tistate._invalid_if(p_path, tistate._timestamp_problem(p_value));
     IF v_text IS NULL THEN
         IF NOT p_nullable THEN
             PERFORM tistate._invalid(p_path, 'field required');

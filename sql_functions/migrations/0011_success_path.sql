@@ -277,20 +277,21 @@ $function$;
 
 COMMENT ON FUNCTION tistate._register_outlet_events(p_ti_id uuid, p_dag_id text, p_task_id text, p_run_id text, p_map_index integer, p_try_number integer, p_run_partition_key text, p_outlets jsonb, p_events jsonb, p_now timestamp with time zone, OUT events tistate._planned_event[], OUT event_ids integer[], OUT dag_ids text[], OUT queue_asset_ids integer[], OUT queue_dag_ids text[], OUT stamp timestamp with time zone) IS 'Insert a success''s asset events, producers, alias-event and alias-asset links in one statement (creating aliases and assets first reached through an alias when missing) and announce them; returns the events, their ids, the consumer dag ids, the queue rows to write (asset and dag ids pairwise, sorted) and the events'' stamp; cost independent of event history';
 
--- _finish_success takes the task instance (for _audit); the row update is _update_to_success, the
+-- _finish_success takes the task instance (for _audit); the row update is _end_try, the
 -- announcement part of the registration.
 DROP FUNCTION tistate._finish_success(uuid, jsonb, timestamp with time zone, timestamp with time zone, text, tistate._planned_event[], integer[], text[]);
 
-CREATE FUNCTION tistate._update_to_success(p_ti_id uuid, p_try_number integer, p_payload jsonb, p_now timestamp with time zone)
+CREATE FUNCTION tistate._end_try(p_ti_id uuid, p_try_number integer, p_payload jsonb, p_now timestamp with time zone)
  RETURNS boolean
  LANGUAGE plpgsql
 AS $function$
 DECLARE
     v_end_date timestamptz := (p_payload ->> 'end_date')::timestamptz;
 BEGIN
-    -- The try's row to success, if it is still this running try (FALSE otherwise: nothing changed).
+    -- A worker's outcome (success, or a TITerminalStatePayload's state) on the row of one running
+    -- try; FALSE when the row is not that running try (nothing changed). The UPDATE locks the row.
     UPDATE task_instance AS ti SET
-        state = 'success',
+        state = p_payload ->> 'state',
         end_date = v_end_date,
         duration = extract(epoch FROM v_end_date - ti.start_date),
         next_method = NULL,
@@ -303,7 +304,23 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._update_to_success(p_ti_id uuid, p_try_number integer, p_payload jsonb, p_now timestamp with time zone) IS 'Row update of running -> success for one running try (locks the row); FALSE when the row is not that running try';
+COMMENT ON FUNCTION tistate._end_try(p_ti_id uuid, p_try_number integer, p_payload jsonb, p_now timestamp with time zone) IS 'The row update of running -> the payload''s finished state (end_date, duration, rendered_map_index; deferral fields cleared) for one running try; FALSE when the row is not that running try';
+
+CREATE OR REPLACE FUNCTION tistate._apply_terminal(p_ctx tistate._ti_context, p_payload jsonb, p_now timestamp with time zone)
+ RETURNS tistate.state_update_result
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    v_state text := p_payload ->> 'state';
+BEGIN
+    PERFORM tistate._end_try((p_ctx.ti).id, (p_ctx.ti).try_number, p_payload, p_now);
+    PERFORM tistate._audit(p_ctx, v_state, p_now);
+    IF v_state = 'failed' AND p_ctx.fail_fast THEN
+        PERFORM tistate._fail_fast(p_ctx, p_now);
+    END IF;
+    RETURN tistate._applied(p_ctx, v_state);
+END
+$function$;
 
 CREATE FUNCTION tistate._finish_success(p_ctx tistate._ti_context, p_now timestamp with time zone, p_registered record)
  RETURNS tistate.state_update_result
@@ -312,7 +329,7 @@ AS $function$
 DECLARE
     v_result tistate.state_update_result;
 BEGIN
-    -- After the row update (tistate._update_to_success), under its lock: the audit row, then the
+    -- After the row update (tistate._end_try), under its lock: the audit row, then the
     -- queue rows, last before the commit (their locks are the ones other successes wait for).
     PERFORM tistate._audit(p_ctx, 'success', p_now);
     PERFORM tistate._queue_rows(p_registered.queue_asset_ids, p_registered.queue_dag_ids, p_registered.stamp);
@@ -340,7 +357,7 @@ BEGIN
     v_registered := tistate._register_outlet_events(
         (p_ctx.ti).id, (p_ctx.ti).dag_id, (p_ctx.ti).task_id, (p_ctx.ti).run_id, (p_ctx.ti).map_index,
         (p_ctx.ti).try_number, p_ctx.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-    PERFORM tistate._update_to_success((p_ctx.ti).id, (p_ctx.ti).try_number, p_payload, p_now);
+    PERFORM tistate._end_try((p_ctx.ti).id, (p_ctx.ti).try_number, p_payload, p_now);
     RETURN tistate._finish_success(p_ctx, p_now, v_registered);
 END
 $function$;
@@ -372,7 +389,7 @@ BEGIN
         -- still running (re-checked on the row as it is once locked): then what the unlocked look
         -- read of it, its run and DAG still holds. The row lock is held from here to commit.
         v_started := clock_timestamp();
-        IF NOT tistate._update_to_success((v_seen.ti).id, (v_seen.ti).try_number, p_payload, p_now) THEN
+        IF NOT tistate._end_try((v_seen.ti).id, (v_seen.ti).try_number, p_payload, p_now) THEN
             RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
         END IF;
         v_locked := clock_timestamp();

@@ -12,7 +12,7 @@ BEGIN
     v_registered := tistate._register_outlet_events(
         (p_ctx.ti).id, (p_ctx.ti).dag_id, (p_ctx.ti).task_id, (p_ctx.ti).run_id, (p_ctx.ti).map_index,
         (p_ctx.ti).try_number, p_ctx.run_partition_key, p_payload -> 'task_outlets', p_payload -> 'outlet_events', p_now);
-    PERFORM tistate._update_to_success((p_ctx.ti).id, (p_ctx.ti).try_number, p_payload, p_now);
+    PERFORM tistate._end_try((p_ctx.ti).id, (p_ctx.ti).try_number, p_payload, p_now);
     RETURN tistate._finish_success(p_ctx, p_now, v_registered);
 END
 $function$;

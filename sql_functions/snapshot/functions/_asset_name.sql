@@ -5,12 +5,8 @@ CREATE OR REPLACE FUNCTION tistate._asset_name(p_value jsonb, p_path text, p_nul
  LANGUAGE plpgsql
  IMMUTABLE
 AS $function$
-DECLARE
-    v_problem text := tistate._name_problem(p_value);
 BEGIN
-    IF v_problem IS NOT NULL THEN
-        PERFORM tistate._invalid(p_path, v_problem);
-    END IF;
+    PERFORM tistate._invalid_if(p_path, tistate._name_problem(p_value));
     IF NOT p_nullable AND (p_value IS NULL OR jsonb_typeof(p_value) = 'null') THEN
         PERFORM tistate._invalid(p_path, 'field required');
     END IF;

@@ -5,12 +5,8 @@ CREATE OR REPLACE FUNCTION tistate._check_uri(p_uri text, p_path text)
  LANGUAGE plpgsql
  IMMUTABLE
 AS $function$
-DECLARE
-    v_problem text := tistate._uri_problem(to_jsonb(p_uri));
 BEGIN
-    IF v_problem IS NOT NULL THEN
-        PERFORM tistate._invalid(p_path, v_problem);
-    END IF;
+    PERFORM tistate._invalid_if(p_path, tistate._uri_problem(to_jsonb(p_uri)));
     RETURN p_uri;
 END
 $function$;

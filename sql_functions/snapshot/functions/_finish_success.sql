@@ -7,7 +7,7 @@ AS $function$
 DECLARE
     v_result tistate.state_update_result;
 BEGIN
-    -- After the row update (tistate._update_to_success), under its lock: the audit row, then the
+    -- After the row update (tistate._end_try), under its lock: the audit row, then the
     -- queue rows, last before the commit (their locks are the ones other successes wait for).
     PERFORM tistate._audit(p_ctx, 'success', p_now);
     PERFORM tistate._queue_rows(p_registered.queue_asset_ids, p_registered.queue_dag_ids, p_registered.stamp);

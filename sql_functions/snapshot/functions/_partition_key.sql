@@ -5,12 +5,8 @@ CREATE OR REPLACE FUNCTION tistate._partition_key(p_value jsonb, p_path text)
  LANGUAGE plpgsql
  IMMUTABLE
 AS $function$
-DECLARE
-    v_problem text := tistate._partition_key_problem(p_value);
 BEGIN
-    IF v_problem IS NOT NULL THEN
-        PERFORM tistate._invalid(p_path, v_problem);
-    END IF;
+    PERFORM tistate._invalid_if(p_path, tistate._partition_key_problem(p_value));
     RETURN p_value #>> '{}';
 END
 $function$;

@@ -27,7 +27,7 @@ BEGIN
         -- still running (re-checked on the row as it is once locked): then what the unlocked look
         -- read of it, its run and DAG still holds. The row lock is held from here to commit.
         v_started := clock_timestamp();
-        IF NOT tistate._update_to_success((v_seen.ti).id, (v_seen.ti).try_number, p_payload, p_now) THEN
+        IF NOT tistate._end_try((v_seen.ti).id, (v_seen.ti).try_number, p_payload, p_now) THEN
             RAISE EXCEPTION USING ERRCODE = 'TSR01', MESSAGE = 'task instance changed before it was locked';
         END IF;
         v_locked := clock_timestamp();

@@ -6,12 +6,9 @@ CREATE OR REPLACE FUNCTION tistate._timestamp(p_value jsonb, p_path text, p_null
  STABLE
 AS $function$
 DECLARE
-    v_problem text := tistate._timestamp_problem(p_value);
-    v_text    text := p_value #>> '{}';
+    v_text text := p_value #>> '{}';
 BEGIN
-    IF v_problem IS NOT NULL THEN
-        PERFORM tistate._invalid(p_path, v_problem);
-    END IF;
+    PERFORM tistate._invalid_if(p_path, tistate._timestamp_problem(p_value));
     IF v_text IS NULL THEN
         IF NOT p_nullable THEN
             PERFORM tistate._invalid(p_path, 'field required');

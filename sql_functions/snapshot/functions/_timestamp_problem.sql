@@ -7,13 +7,10 @@ CREATE OR REPLACE FUNCTION tistate._timestamp_problem(p_value jsonb)
 AS $function$
     -- ISO 8601 with an explicit offset: a naive timestamp would depend on the session's TimeZone.
     -- (Whether the date exists, 30 February, is found by the cast in _timestamp.)
-    SELECT CASE
-        WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN NULL
-        WHEN jsonb_typeof(p_value) <> 'string' THEN 'must be a string'
-        WHEN length(p_value #>> '{}') > 64 THEN 'longer than 64 characters'
+    SELECT coalesce(tistate._text_problem(p_value, 64), CASE
         WHEN p_value #>> '{}' !~ '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)$'
             THEN 'must be an ISO 8601 datetime with a timezone offset'
-    END
+    END)
 $function$;
 
 COMMENT ON FUNCTION tistate._timestamp_problem(p_value jsonb) IS 'What is wrong with the shape of a datetime (an ISO 8601 string with an offset), NULL when valid or absent';

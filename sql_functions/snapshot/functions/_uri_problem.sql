@@ -5,14 +5,11 @@ CREATE OR REPLACE FUNCTION tistate._uri_problem(p_value jsonb)
  LANGUAGE sql
  IMMUTABLE
 AS $function$
-    SELECT CASE
-        WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN NULL
-        WHEN jsonb_typeof(p_value) <> 'string' THEN 'must be a string'
-        WHEN length(p_value #>> '{}') > 1500 THEN 'longer than 1500 characters'
+    SELECT coalesce(tistate._text_problem(p_value, 1500), CASE
         WHEN p_value #>> '{}' = '' THEN 'must not be empty'
         WHEN p_value #>> '{}' !~ '^[\x01-\x7f]*$' THEN 'must be ASCII'
         WHEN lower(p_value #>> '{}') ~ '^airflow://' THEN 'the airflow:// scheme is reserved'
-    END
+    END)
 $function$;
 
 COMMENT ON FUNCTION tistate._uri_problem(p_value jsonb) IS 'What is wrong with an asset uri (ASCII string, 1-1500 characters, not airflow://), NULL when valid or absent';
