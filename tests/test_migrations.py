@@ -96,7 +96,7 @@ def test_psql_only_install_equals_runner_install(empty_db_dsn: str, db_dsn: str)
 
 # Landed migrations are immutable (a database records each one's sha256 and refuses an edited
 # file): a change to the SQL is a new migration. These are the checksums of tistate 0.2.0, the
-# first release's baseline (0001-0009).
+# first release's baseline (0001-0009), and of 0.3.0's 0010-0012.
 LANDED = {
     1: "7dbfb0b5feedeec8f9fb45fdab490d4f7ac3bd1423a997b0035a0eb49df9505b",
     2: "684cfe73f39caeb84125a4f6e0d6fc45e5cccba10224e7ef7a404eb0698100a9",
@@ -107,6 +107,9 @@ LANDED = {
     7: "3fb5217606886cd6484e830b76c3b7fa8ceb701da694040f2a3ddd5bc659363d",
     8: "f67f6372db59b8efdb83ddbac2332cf8dba698812dab5eb9a97fd99b622097e1",
     9: "88fa0a8e4f969ff5f996a34f674ea430bcfe7e9ca6d130556c15bfc7c8f2e8d0",
+    10: "17cc8b2024e6606e37eea6ef9e477e1ff0d2d3773e96022ec2370af72e34a50d",
+    11: "5831e40988be943b6460f82428e13902bbc7893c30beba4e8cd01354982e6261",
+    12: "4d5ddd5dca4d44cc8f4ce4745b308340286a5a3978698274049851371161543c",
 }
 
 
