@@ -1,12 +1,13 @@
 -- The success path, reshaped. Every success with the same consumers updates the same queue rows
 -- (asset_dag_run_queue: created_at takes the newest event's time), and an updated row stays locked
 -- until commit, so concurrent successes pass through those rows one at a time: the less a
--- transaction does after them, the more successes per second. They are now the registration's
--- last write, after the events, links and the outbox row; then only the task-instance row's update
--- (which locks it: no separate locking read, no join, since the unlocked look already read its run
--- and DAG) and its audit row come before the commit. (Queue rows stay before the row lock, so a heartbeat never waits for a
--- completion that waits for queue rows.) Also: one TI/run/DAG join (tistate._peek_ti) and one
--- audit writer (tistate._audit).
+-- transaction does after them, the more successes per second. They are now the last write of a
+-- success: after the events, links and outbox row (the registration), the task-instance row's
+-- update (which locks the row itself: no separate locking read, no join, since the unlocked look
+-- already read its run and DAG) and the audit row. A completion waiting for them holds its own row,
+-- so that task's heartbeat waits for it (docs/semantics.md, step 8). Also: one TI/run/DAG join
+-- (tistate._peek_ti), one audit writer (tistate._audit), one row update for every outcome
+-- (tistate._end_try).
 SELECT set_config('search_path', tistate._function_search_path(), true);
 
 CREATE OR REPLACE FUNCTION tistate._lock_ti(p_ti_id uuid, p_lock_timeout interval DEFAULT NULL::interval)
@@ -373,10 +374,11 @@ DECLARE
     v_locked     timestamptz;
     v_result     tistate.state_update_result;
 BEGIN
-    -- The row lock is what heartbeats and a worker's retries wait on, so it is taken last: the events,
-    -- links and queue rows are written first, in this same transaction, and the row is locked only
-    -- for its own update. If the try is no longer running once locked (a concurrent call
-    -- won), the subtransaction undoes the registration and the caller answers from the locked row.
+    -- The row lock is what heartbeats and a worker's retries wait on, so it is taken late: the events
+    -- and links are written first, in this same transaction; the row is locked by its update, then
+    -- only the audit row and the queue rows (last: the contended ones) follow. If the try is no
+    -- longer running once locked (a concurrent call won), the subtransaction undoes the
+    -- registration and the caller answers from the locked row.
     IF (v_seen.ti).state IS DISTINCT FROM 'running' THEN
         RETURN v_result;
     END IF;
@@ -402,5 +404,9 @@ BEGIN
     END;
 END
 $function$;
+
+COMMENT ON FUNCTION tistate._success_before_lock(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone, p_lock_timeout interval) IS 'running -> success: the registration first, then the row update (which locks the row and re-checks the try), the audit row and the queue rows last (NULL result: not that running try, answer from the locked path)';
+
+COMMENT ON FUNCTION tistate._queue_consumers(p_events tistate._planned_event[], p_now timestamp with time zone) IS 'Queue the consumer DAGs (tistate._consumers_of) of planned events without a partition key (tistate._queue_rows: sorted, a pending row takes the newer time); returns the consumer dag ids';
 
 SELECT tistate._settle_privileges();

@@ -21,4 +21,4 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._queue_consumers(p_events tistate._planned_event[], p_now timestamp with time zone) IS 'Queue the consumer DAGs (tistate._consumers_of) of planned events in asset_dag_run_queue (sorted, ON CONFLICT DO NOTHING); returns the consumer dag ids';
+COMMENT ON FUNCTION tistate._queue_consumers(p_events tistate._planned_event[], p_now timestamp with time zone) IS 'Queue the consumer DAGs (tistate._consumers_of) of planned events without a partition key (tistate._queue_rows: sorted, a pending row takes the newer time); returns the consumer dag ids';

@@ -11,10 +11,11 @@ DECLARE
     v_locked     timestamptz;
     v_result     tistate.state_update_result;
 BEGIN
-    -- The row lock is what heartbeats and a worker's retries wait on, so it is taken last: the events,
-    -- links and queue rows are written first, in this same transaction, and the row is locked only
-    -- for its own update. If the try is no longer running once locked (a concurrent call
-    -- won), the subtransaction undoes the registration and the caller answers from the locked row.
+    -- The row lock is what heartbeats and a worker's retries wait on, so it is taken late: the events
+    -- and links are written first, in this same transaction; the row is locked by its update, then
+    -- only the audit row and the queue rows (last: the contended ones) follow. If the try is no
+    -- longer running once locked (a concurrent call won), the subtransaction undoes the
+    -- registration and the caller answers from the locked row.
     IF (v_seen.ti).state IS DISTINCT FROM 'running' THEN
         RETURN v_result;
     END IF;
@@ -41,4 +42,4 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION tistate._success_before_lock(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone, p_lock_timeout interval) IS 'running -> success with the row lock held only for the row update: registration first, then lock and re-check, then the update with its audit row in one statement (NULL result: not running, answer from the locked path)';
+COMMENT ON FUNCTION tistate._success_before_lock(p_ti_id uuid, p_payload jsonb, p_now timestamp with time zone, p_lock_timeout interval) IS 'running -> success: the registration first, then the row update (which locks the row and re-checks the try), the audit row and the queue rows last (NULL result: not that running try, answer from the locked path)';
