@@ -211,6 +211,31 @@ BEGIN
 END
 $function$;
 
+-- _check_object's unknown-key look-up is _first_unknown_key's.
+CREATE OR REPLACE FUNCTION tistate._check_object(p_value jsonb, p_path text, p_allowed text[], p_required text[] DEFAULT '{}'::text[])
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+DECLARE
+    v_key text;
+BEGIN
+    IF p_value IS NULL OR jsonb_typeof(p_value) <> 'object' THEN
+        PERFORM tistate._invalid(p_path, 'must be a JSON object');
+    END IF;
+    v_key := tistate._first_unknown_key(p_value, p_allowed);
+    IF v_key IS NOT NULL THEN
+        PERFORM tistate._invalid(concat_ws('.', nullif(p_path, ''), v_key), 'unknown field');
+    END IF;
+    SELECT r INTO v_key FROM unnest(p_required) AS r
+    WHERE NOT p_value ? r OR jsonb_typeof(p_value -> r) = 'null' ORDER BY r LIMIT 1;
+    IF v_key IS NOT NULL THEN
+        PERFORM tistate._invalid(concat_ws('.', nullif(p_path, ''), v_key), 'field required');
+    END IF;
+    RETURN p_value;
+END
+$function$;
+
 -- _json_object and _array were the same check for two types.
 CREATE FUNCTION tistate._json_container(p_value jsonb, p_path text, p_type text)
  RETURNS jsonb

@@ -1,4 +1,4 @@
--- defined by migration 0003_helpers.sql
+-- defined by migration 0010_payload_rules.sql
 -- EXECUTE granted to: owner only
 CREATE OR REPLACE FUNCTION tistate._check_object(p_value jsonb, p_path text, p_allowed text[], p_required text[] DEFAULT '{}'::text[])
  RETURNS jsonb
@@ -11,7 +11,7 @@ BEGIN
     IF p_value IS NULL OR jsonb_typeof(p_value) <> 'object' THEN
         PERFORM tistate._invalid(p_path, 'must be a JSON object');
     END IF;
-    SELECT k INTO v_key FROM jsonb_object_keys(p_value) AS k WHERE k <> ALL (p_allowed) ORDER BY k LIMIT 1;
+    v_key := tistate._first_unknown_key(p_value, p_allowed);
     IF v_key IS NOT NULL THEN
         PERFORM tistate._invalid(concat_ws('.', nullif(p_path, ''), v_key), 'unknown field');
     END IF;
