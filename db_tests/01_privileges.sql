@@ -7,7 +7,7 @@
 BEGIN;
 \ir _fixtures.sql
 
-SELECT plan(40
+SELECT plan(42
     + 5 * (SELECT count(*)::integer FROM pg_class AS c
            WHERE c.relnamespace = 'tistate'::regnamespace AND c.relkind IN ('r', 'p'))
     + (SELECT count(*)::integer FROM pg_class AS c
@@ -44,6 +44,7 @@ FROM unnest(ARRAY[
     'tistate.ti_run(uuid, jsonb, timestamptz, interval)',
     'tistate.ti_update_state(uuid, jsonb, timestamptz, interval)',
     'tistate.ti_heartbeat(uuid, text, integer, timestamptz, interval)',
+    'tistate.ti_heartbeat_batch(uuid[], text[], integer[], timestamptz)',
     'tistate.ti_skip_downstream(uuid, jsonb, timestamptz)']::regprocedure[]) AS f;
 SELECT ok(NOT has_function_privilege('tistate_executor', f, 'EXECUTE') AND has_function_privilege('tistate_operator', f, 'EXECUTE'),
           format('only an operator may execute %s', f))
@@ -90,6 +91,8 @@ SELECT isnt(:'priv_ti'::uuid, NULL::uuid, 'the run has its task instance');
 SELECT is(tistate.ti_run(p_ti_id => :'priv_ti', p_payload => '{"state": "running", "hostname": "h", "unixname": "u", "pid": 1, "start_date": "2025-01-01T00:00:00Z"}',
                          p_now => '2025-01-01T00:00:00Z') -> 'dag_run' ->> 'run_id',
           'priv_run', 'ti_run is callable');
+SELECT is(tistate.ti_heartbeat_batch(ARRAY[:'priv_ti'::uuid], ARRAY['h'], ARRAY[1]), ARRAY[1],
+          'ti_heartbeat_batch is callable and records (the database clock)');
 SELECT is((tistate.ti_update_state(p_ti_id => :'priv_ti',
               p_payload => '{"state": "success", "end_date": "2025-01-01T00:00:10Z", "task_outlets": [{"type": "Asset", "name": "orders", "uri": "s3://lake/orders"}]}',
               p_now => '2025-01-01T00:00:10Z')).applied,

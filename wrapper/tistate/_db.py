@@ -66,6 +66,11 @@ TI_QUEUE: LiteralString = (
     + ", p_lock_timeout => %(lock_timeout)s)"
 )
 
+TI_HEARTBEAT_BATCH: LiteralString = (
+    "SELECT tistate.ti_heartbeat_batch(p_ti_ids => %(ti_ids)s::uuid[], "
+    "p_hostnames => %(hostnames)s::text[], p_pids => %(pids)s::integer[], " + _NOW + ") AS recorded"
+)
+
 TI_SKIP_DOWNSTREAM: LiteralString = (
     "SELECT tistate.ti_skip_downstream(p_ti_id => %(ti_id)s, p_tasks => %(tasks)s, "
     + _NOW
@@ -365,6 +370,45 @@ def ti_heartbeat(
         "lock_timeout": _interval(lock_timeout),
     }
     return Call(TI_HEARTBEAT, params, _nothing)
+
+
+def ti_heartbeat_batch(
+    items: Sequence[tuple[UUID | str, str, int]], now: datetime | None
+) -> Call[list[bool]]:
+    """Heartbeats (ti_id, hostname, pid) in one call: whether each was recorded. An item that
+    ti_heartbeat would refuse as input (not a UUID, an empty or unstorable host, a pid beyond 32
+    bits) goes as NULLs, which the function never records: its caller sends it alone, and
+    ti_heartbeat gives it its error."""
+    ti_ids: list[UUID | None] = []
+    hostnames: list[str | None] = []
+    pids: list[int | None] = []
+    for ti_id, hostname, pid in items:
+        try:
+            checked = _heartbeat_item(ti_id, hostname, pid)
+        except InvalidPayloadError:
+            ti_ids.append(None)
+            hostnames.append(None)
+            pids.append(None)
+            continue
+        ti_ids.append(checked[0])
+        hostnames.append(checked[1])
+        pids.append(checked[2])
+    params = {"ti_ids": ti_ids, "hostnames": hostnames, "pids": pids, "now": now}
+    count = len(ti_ids)
+
+    def parse(rows: list[Row]) -> list[bool]:
+        recorded = [False] * count
+        for position in rows[0]["recorded"]:
+            recorded[position - 1] = True
+        return recorded
+
+    return Call(TI_HEARTBEAT_BATCH, params, parse)
+
+
+def _heartbeat_item(ti_id: UUID | str, hostname: str, pid: int) -> tuple[UUID, str, int]:
+    """One heartbeat's values as ti_heartbeat checks them (InvalidPayloadError otherwise)."""
+    call = ti_heartbeat(ti_id, hostname, pid, None, None)
+    return call.params["ti_id"], call.params["hostname"], call.params["pid"]
 
 
 def ti_queue(

@@ -245,6 +245,13 @@ class Client:
     ) -> None:
         self._run(_db.ti_heartbeat(ti_id, hostname, pid, now, lock_timeout))
 
+    def ti_heartbeat_batch(
+        self, items: Sequence[tuple[UUID | str, str, int]], *, now: datetime | None = None
+    ) -> list[bool]:
+        """Heartbeats (ti_id, hostname, pid) in one statement, without waiting for a row: whether
+        each was recorded. Send the others alone with `ti_heartbeat` (it waits, or explains)."""
+        return self._run(_db.ti_heartbeat_batch(items, now))
+
     def ti_queue(
         self,
         ti_id: UUID | str,
@@ -494,6 +501,13 @@ class AsyncClient:
         lock_timeout: LockTimeout = None,
     ) -> None:
         await self._run(_db.ti_heartbeat(ti_id, hostname, pid, now, lock_timeout))
+
+    async def ti_heartbeat_batch(
+        self, items: Sequence[tuple[UUID | str, str, int]], *, now: datetime | None = None
+    ) -> list[bool]:
+        """Heartbeats (ti_id, hostname, pid) in one statement, without waiting for a row: whether
+        each was recorded. Send the others alone with `ti_heartbeat` (it waits, or explains)."""
+        return await self._run(_db.ti_heartbeat_batch(items, now))
 
     async def ti_queue(
         self,

@@ -18,6 +18,7 @@ from . import forward
 from .auth import TokenCache, make_signer
 from .budget import BodyBudget
 from .compat import CompatibilityGate, watch_compatibility
+from .heartbeats import HeartbeatBatcher
 from .memory import tune_malloc
 from .metrics import Metrics
 from .middleware import RequestMiddleware
@@ -100,6 +101,7 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
         app.state.client = _make_client(settings) if owned else client
         if owned:
             await app.state.client.open()
+        app.state.heartbeats = HeartbeatBatcher(app.state.client, settings.heartbeat_batch)
         if settings.insecure_no_auth:
             log.warning(
                 "AUTHENTICATION IS DISABLED (--insecure-no-auth): anyone who can reach this port "
@@ -113,6 +115,7 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
                 "pool_timeout": settings.pool_timeout,
                 "admission_limit": settings.admission_limit,
                 "lock_timeout": settings.lock_timeout,
+                "heartbeat_batch": settings.heartbeat_batch,
             },
         )
         relay_stop = asyncio.Event()
@@ -141,6 +144,7 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
             if watcher is not None:
                 await watcher
             await forward.close(app)
+            await app.state.heartbeats.aclose()
             if owned:
                 await app.state.client.close()
             metrics.worker_stopped()

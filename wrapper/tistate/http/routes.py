@@ -26,6 +26,7 @@ from .auth import authenticate, token_cache
 from .body import HEARTBEAT, RUN, SKIP_DOWNSTREAM, STATE_UPDATE, parse_body
 from .compat import record
 from .forward import ForwardToAirflowError, forwarded_state
+from .heartbeats import HeartbeatBatcher
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .openapi import execution_operation
 from .problems import ErrorBody, HTTPProblem, ValidationErrorBody
@@ -171,8 +172,8 @@ async def ti_run(request: Request) -> Response:
 async def ti_heartbeat(request: Request) -> Response:
     ti_id, payload = await _accept(request, HEARTBEAT)
     state = request.app.state
-    client: AsyncClient = state.client
-    await client.ti_heartbeat(
+    heartbeats: HeartbeatBatcher = state.heartbeats
+    await heartbeats.heartbeat(
         ti_id, payload.hostname, payload.pid, lock_timeout=state.settings.lock_timeout
     )
     return Response(status_code=204)

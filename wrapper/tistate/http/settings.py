@@ -89,6 +89,9 @@ class Settings:
     #: total bound of a call: lock_timeout bounds each lock wait, and a call queued behind other
     #: waiters on one row waits twice (tuple lock, then the holder's transaction)
     statement_timeout: float | None = 30.0
+    #: heartbeats sent to the database in one call at most (1: each alone). Those that arrive
+    #: while earlier batches are at the database wait for the next (tistate.http.heartbeats)
+    heartbeat_batch: int = 100
     #: server-side prepared statements; off behind PgBouncer in transaction-pooling mode
     prepared_statements: bool = True
     #: tistate.notify_events of the pool's sessions: relay (an outbox row per transition,
@@ -166,6 +169,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
+        if not 1 <= self.heartbeat_batch <= 1000:
+            raise ValueError("heartbeat_batch must be between 1 and 1000")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if self.pool_max_waiting < 1:
@@ -243,6 +248,7 @@ class Settings:
         take("TISTATE_HEADER_TIMEOUT", "header_timeout", float)
         take("TISTATE_BODY_TIMEOUT", "body_timeout", float)
         take("TISTATE_WORKERS", "workers", int)
+        take("TISTATE_HEARTBEAT_BATCH", "heartbeat_batch", int)
         take("TISTATE_PREPARED_STATEMENTS", "prepared_statements", _env_bool)
         take("TISTATE_NOTIFY_EVENTS", "notify_events", str)
         take("TISTATE_RELAY_INTERVAL", "relay_interval", float)
