@@ -5,6 +5,7 @@ the committed OpenAPI document, access logs and graceful shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -264,6 +265,37 @@ def test_heartbeat_statuses(http: httpx.Client, dags: Dags) -> None:
     invalid = http.put(TI_PATH.format(ti) + "/heartbeat", json={"hostname": "h"}, headers=auth(ti))
     assert invalid.status_code == 422
     assert detail(invalid)[0]["loc"] == ["body", "pid"]
+
+
+def test_a_burst_of_heartbeats_is_batched_and_each_answered(
+    server: Server, http: httpx.Client, dags: Dags
+) -> None:
+    running = [dags.running(hostname="worker-1", pid=100) for _ in range(12)]
+    elsewhere = dags.running(hostname="worker-1", pid=100)
+    before = http.get("/metrics").text
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            calls = [(ti, 100) for ti in running] + [(elsewhere, 7)]
+            return await asyncio.gather(
+                *(
+                    client.put(
+                        TI_PATH.format(ti) + "/heartbeat",
+                        json={"hostname": "worker-1", "pid": pid},
+                        headers=auth(ti),
+                    )
+                    for ti, pid in calls
+                )
+            )
+
+    responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [204] * 12 + [409]
+    assert detail(responses[-1])["reason"] == "running_elsewhere"
+    after = http.get("/metrics").text
+    recorded = 'tistate_heartbeats_batched_total{recorded="true"}'
+    refused = 'tistate_heartbeats_batched_total{recorded="false"}'
+    assert _sample(after, recorded) - _sample_or_zero(before, recorded) == 12
+    assert _sample(after, refused) - _sample_or_zero(before, refused) == 1
 
 
 def test_lock_timeout_answers_retryable_503(
@@ -570,6 +602,13 @@ def _sample(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in metrics")
 
 
+def _sample_or_zero(text: str, name: str) -> float:
+    try:
+        return _sample(text, name)
+    except AssertionError:
+        return 0.0
+
+
 def _wait_for_log(server: Server, match: Any, timeout: float = 10.0) -> dict[str, Any]:
     import time
 
@@ -626,8 +665,11 @@ def test_settings_from_env_and_overrides() -> None:
         "TISTATE_JWT_ALGORITHMS": "hs512",
         "TISTATE_PREPARED_STATEMENTS": "0",
         "TISTATE_LOCK_TIMEOUT": "",
+        "TISTATE_HEARTBEAT_BATCH": "25",
     }
     settings = Settings.from_env(env, pool_size=7, port=None)
+    assert settings.heartbeat_batch == 25
+    assert Settings.from_env({}, insecure_no_auth=True).heartbeat_batch == 100
     assert settings.pool_size == 7  # the override wins
     assert settings.port == 8080  # None overrides nothing
     assert settings.admission_limit == 12
@@ -639,6 +681,9 @@ def test_settings_from_env_and_overrides() -> None:
         Settings.from_env({**env, "TISTATE_JWT_ALGORITHMS": "none"})
     with pytest.raises(ValueError, match="pool_max_waiting"):
         Settings.from_env({**env, "TISTATE_POOL_MAX_WAITING": "0"})
+    for bad in ("0", "1001"):
+        with pytest.raises(ValueError, match="heartbeat_batch"):
+            Settings.from_env({**env, "TISTATE_HEARTBEAT_BATCH": bad})
 
 
 def test_pool_conninfo_names_the_sessions_and_sets_timeouts() -> None:

@@ -73,6 +73,7 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
     ("TISTATE_HEADER_TIMEOUT", "header_timeout", "seconds to receive a request head (408)"),
     ("TISTATE_BODY_TIMEOUT", "body_timeout", "seconds to receive a request body (408)"),
     ("TISTATE_MAX_CONNECTIONS", "max_connections", "open client connections"),
+    ("TISTATE_HEARTBEAT_BATCH", "heartbeat_batch", "heartbeats in one database call at most"),
     ("TISTATE_PREPARED_STATEMENTS", "prepared_statements", "server-side prepared statements"),
     ("TISTATE_NOTIFY_EVENTS", "notify_events", "relay, on or off"),
     ("TISTATE_RELAY_INTERVAL", "relay_interval", "seconds between relay transactions"),

@@ -101,7 +101,9 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
         app.state.client = _make_client(settings) if owned else client
         if owned:
             await app.state.client.open()
-        app.state.heartbeats = HeartbeatBatcher(app.state.client, settings.heartbeat_batch)
+        app.state.heartbeats = HeartbeatBatcher(
+            app.state.client, settings.heartbeat_batch, app.state.metrics
+        )
         if settings.insecure_no_auth:
             log.warning(
                 "AUTHENTICATION IS DISABLED (--insecure-no-auth): anyone who can reach this port "

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from ..client import AsyncClient, LockTimeout
+from .metrics import Metrics
 
 __all__ = ["HeartbeatBatcher"]
 
@@ -39,12 +40,12 @@ class _Waiting:
 class HeartbeatBatcher:
     """Sends heartbeats in batches of at most `max_batch` (1: each alone, no batching)."""
 
-    def __init__(self, client: AsyncClient, max_batch: int) -> None:
+    def __init__(self, client: AsyncClient, max_batch: int, metrics: Metrics | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.client = client
         self.max_batch = max_batch
-        self.batches_sent = 0
+        self.metrics = metrics
         self._waiting: list[_Waiting] = []
         self._in_flight = 0
         self._dispatch_scheduled = False
@@ -78,14 +79,17 @@ class HeartbeatBatcher:
 
     async def _send(self, batch: list[_Waiting]) -> None:
         recorded = [False] * len(batch)
+        failed = True
         try:
             recorded = await self.client.ti_heartbeat_batch(
                 [(w.ti_id, w.hostname, w.pid) for w in batch]
             )
-            self.batches_sent += 1
+            failed = False
         except Exception as exc:  # each is then sent alone and gets its own answer
             log.warning("a heartbeat batch of %d failed (%s); sending each alone", len(batch), exc)
         finally:
+            if self.metrics is not None:
+                self.metrics.observe_heartbeat_batch(len(batch), sum(recorded), failed)
             self._in_flight -= 1
             for waiting, ok in zip(batch, recorded, strict=True):
                 if not waiting.recorded.done():  # its request may be gone (client disconnect)

@@ -136,6 +136,18 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.heartbeat_batches = Counter(
+            "tistate_heartbeat_batches",
+            "Heartbeat batches sent to the database (ti_heartbeat_batch), by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.heartbeats_batched = Counter(
+            "tistate_heartbeats_batched",
+            "Heartbeats sent in batches, by whether the batch recorded them (else sent alone)",
+            ["recorded"],
+            registry=r,
+        )
         # Labelled children by label values: .labels() validates and locks on every call.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._transition_children: dict[tuple[str, bool], Counter] = {}
@@ -163,6 +175,11 @@ class Metrics:
         child.inc()
         if result.applied and result.asset_event_ids:
             self.asset_events.inc(len(result.asset_event_ids))
+
+    def observe_heartbeat_batch(self, size: int, recorded: int, failed: bool) -> None:
+        self.heartbeat_batches.labels("failed" if failed else "sent").inc()
+        self.heartbeats_batched.labels("true").inc(recorded)
+        self.heartbeats_batched.labels("false").inc(size - recorded)
 
     def observe_running(self) -> None:
         self.transitions.labels("running", "true").inc()
