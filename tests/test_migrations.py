@@ -96,7 +96,7 @@ def test_psql_only_install_equals_runner_install(empty_db_dsn: str, db_dsn: str)
 
 # Landed migrations are immutable (a database records each one's sha256 and refuses an edited
 # file): a change to the SQL is a new migration. These are the checksums of tistate 0.2.0, the
-# first release's baseline (0001-0009), and of 0.3.0's 0010-0012.
+# first release's baseline (0001-0009), of 0.3.0's 0010-0012 and of 0.4.0's 0013.
 LANDED = {
     1: "7dbfb0b5feedeec8f9fb45fdab490d4f7ac3bd1423a997b0035a0eb49df9505b",
     2: "684cfe73f39caeb84125a4f6e0d6fc45e5cccba10224e7ef7a404eb0698100a9",
@@ -110,6 +110,7 @@ LANDED = {
     10: "a828fc5e71a72ad6df1d57b19b7892201316be94df11173a865e56aa10545b1d",
     11: "9df3c90fae6a63f3841c58cfcb16f79605f6de27552d53edbfea8709deb9633b",
     12: "4d5ddd5dca4d44cc8f4ce4745b308340286a5a3978698274049851371161543c",
+    13: "a7097dca9cfdb0330b5961aeea04c5b49660ea4ce1c8f44cdce82182fa18c1a4",
 }
 
 

@@ -25,7 +25,7 @@ from .models import (
     TITerminalStatePayload,
 )
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "AssetProfile",
