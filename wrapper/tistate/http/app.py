@@ -91,6 +91,10 @@ def _pool_stats(app: FastAPI) -> Mapping[str, int] | None:
     return client.pool.get_stats()
 
 
+def _heartbeats(app: FastAPI, settings: Settings) -> HeartbeatBatcher:
+    return HeartbeatBatcher(app.state.client, settings.heartbeat_batch, app.state.metrics)
+
+
 def create_app(settings: Settings, *, client: AsyncClient | None = None) -> FastAPI:
     """The ASGI app. Without `client`, the lifespan opens (and closes) a pool from `settings`."""
 
@@ -101,9 +105,7 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
         app.state.client = _make_client(settings) if owned else client
         if owned:
             await app.state.client.open()
-        app.state.heartbeats = HeartbeatBatcher(
-            app.state.client, settings.heartbeat_batch, app.state.metrics
-        )
+            app.state.heartbeats = _heartbeats(app, settings)
         if settings.insecure_no_auth:
             log.warning(
                 "AUTHENTICATION IS DISABLED (--insecure-no-auth): anyone who can reach this port "
@@ -164,6 +166,8 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
         # keys are read (a JWKS URL fetched) now, not on the first request
         app.state.token_cache = TokenCache(settings)
     app.state.metrics = Metrics(lambda: _pool_stats(app))
+    if client is not None:  # else made with the pool, in the lifespan
+        app.state.heartbeats = _heartbeats(app, settings)
     # first: they are most of the requests, and the router tries its routes in order
     app.router.routes[0:0] = execution_routes
     app.include_router(ops_router)
