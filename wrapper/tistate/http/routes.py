@@ -1,6 +1,8 @@
 """The routes. Each execution handler validates the body with the library's models, makes ONE SQL
 call through the AsyncClient and renders the result; errors are rendered from the registry by
-`problems`. There is no business logic here: every decision about state is the SQL's.
+`problems`. There is no business logic here: every decision about state is the SQL's. (A heartbeat
+goes through the HeartbeatBatcher, which shares one call among the heartbeats that arrive together
+and sends alone, as before, each one that call did not record.)
 
 The four task-instance routes are plain Starlette routes, each one handler over the `Request`:
 the token (401/403), then the JSON body (413/422, or the forward to Airflow), then the path id
