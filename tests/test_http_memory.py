@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -141,3 +143,20 @@ def test_a_body_too_complex_for_the_whole_budget_is_413(db_dsn: str, tmp_path: P
     assert status == 413
     assert detail["reason"] == "body_too_large" and "too complex" in detail["message"]
     assert dags.state(ti) == "running"
+
+
+def test_tune_gc_freezes_start_up_and_collects_the_young_generation_less_often() -> None:
+    # In a child process: the collector's settings are the whole process's.
+    script = (
+        "import gc, json\n"
+        "from tistate.http.gc_tuning import YOUNG_THRESHOLD, tune_gc\n"
+        "before = gc.get_threshold()\n"
+        "tune_gc()\n"
+        "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count(), YOUNG_THRESHOLD]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    before, after, frozen, young = json.loads(out.stdout)
+    assert after == [young, before[1], before[2]] and young > before[0]
+    assert frozen > 1000  # the modules' objects and more

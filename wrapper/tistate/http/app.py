@@ -18,6 +18,7 @@ from . import forward
 from .auth import TokenCache, make_signer
 from .budget import BodyBudget
 from .compat import CompatibilityGate, watch_compatibility
+from .gc_tuning import tune_gc
 from .heartbeats import HeartbeatBatcher
 from .memory import tune_malloc
 from .metrics import Metrics
@@ -102,6 +103,7 @@ def create_app(settings: Settings, *, client: AsyncClient | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = client is None
         tune_malloc()
+        tune_gc()
         app.state.client = _make_client(settings) if owned else client
         if owned:
             await app.state.client.open()
