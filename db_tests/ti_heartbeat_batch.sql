@@ -1,7 +1,8 @@
 -- ti_heartbeat_batch: ti_heartbeat's fast path for many task instances in one statement. It
 -- records (last_heartbeat_at = updated_at = p_now) exactly the items whose TI is running on that
 -- host and pid, answers their 1-based positions, and writes nothing for the others (a locked row is
--- skipped too: tests/test_concurrency_heartbeats_and_retries.py, two connections).
+-- skipped without waiting: tests/test_concurrency_heartbeats_and_retries.py, two connections,
+-- both flavors).
 BEGIN;
 \ir _fixtures_transitions.sql
 SELECT plan(15);

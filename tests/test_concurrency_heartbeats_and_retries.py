@@ -178,3 +178,31 @@ def test_retry_racing_a_heartbeat_archives_the_heartbeat_id(
     with psycopg.connect(db_dsn) as retrier, psycopg.connect(db_dsn, autocommit=True) as beater:
         retrier.execute("SELECT tistate.ti_update_state(%s, %s)", [ti_id, Jsonb(RETRY)])
         assert sqlstate_behind(conn, retrier, beater, pool, HEARTBEAT_10S, [ti_id]) == "TS410"
+
+
+def test_heartbeat_batch_skips_a_held_row_without_waiting(
+    conn: psycopg.Connection[Any], db_dsn: str, ti_id: UUID
+) -> None:
+    """ti_heartbeat_batch never waits: a row a finishing task holds is left out (its heartbeat is
+    then ti_heartbeat's, which waits), the free rows of the batch are recorded at once."""
+    free = conn.execute(
+        "SELECT ti_id FROM tistate_test.create_dag_run('cc', 'r2', p_now => %s)", [T0]
+    ).fetchone()
+    assert free is not None
+    payload = {"state": "running", "hostname": "h1", "unixname": "u", "pid": 43}
+    conn.execute(
+        "SELECT tistate.ti_run(%s, %s, p_now => %s)",
+        [free[0], Jsonb({**payload, "start_date": T0.isoformat()}), T0],
+    )
+    batch = (
+        "SELECT tistate.ti_heartbeat_batch(ARRAY[%s, %s]::uuid[], ARRAY['h1', 'h1'], ARRAY[42, 43])"
+    )
+    with psycopg.connect(db_dsn) as holder, psycopg.connect(db_dsn, autocommit=True) as beater:
+        holder.execute("SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", [ti_id])
+        # Any wait would end in this lock_timeout's 55P03 instead of an answer.
+        beater.execute("SET lock_timeout = '5s'")
+        row = beater.execute(batch, [ti_id, free[0]]).fetchone()
+        assert row is not None and row[0] == [2]
+        holder.commit()
+        row = beater.execute(batch, [ti_id, free[0]]).fetchone()
+        assert row is not None and row[0] == [1, 2]

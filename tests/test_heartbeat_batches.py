@@ -1,7 +1,9 @@
 """Heartbeats in batches: `ti_heartbeat_batch` through the library, and the service's
 HeartbeatBatcher over a real AsyncClient. Each heartbeat gets the answer ti_heartbeat would give
-it alone; the heartbeats that arrive together share one call; a locked row never makes the batch
-wait; a batch that fails (here: a schema without the function) falls back to single calls."""
+it alone; the heartbeats that arrive together share one call; a held row's heartbeat waits alone;
+a batch that fails (here: a schema without the function) falls back to single calls. That the SQL
+batch never waits for a held row is tests/test_concurrency_heartbeats_and_retries.py's, on both
+flavors."""
 
 from __future__ import annotations
 
@@ -68,21 +70,6 @@ def test_library_batch_records_running_items_only(db_dsn: str, conn: Any) -> Non
     assert after[c] == before[c]
     with Client(db_dsn) as client:
         assert client.ti_heartbeat_batch([]) == []
-
-
-def test_a_locked_row_never_makes_the_batch_wait(db_dsn: str) -> None:
-    held, free = _running(db_dsn, 2)
-
-    async def scenario() -> list[bool]:
-        async with AsyncClient(db_dsn) as client:
-            return await asyncio.wait_for(
-                client.ti_heartbeat_batch([(held, "h", 1), (free, "h", 2)]), timeout=10
-            )
-
-    with psycopg.connect(db_dsn) as holder:  # a finishing task holds its row
-        holder.execute("SELECT 1 FROM task_instance WHERE id = %s FOR UPDATE", (held,))
-        assert asyncio.run(scenario()) == [False, True]
-        holder.rollback()
 
 
 def test_heartbeats_arriving_together_share_batches(db_dsn: str, conn: Any) -> None:

@@ -6,8 +6,8 @@ the process made at start-up (the app, its routes, pydantic's and FastAPI's sche
 modules): those walks were the p99. Start-up objects live as long as the process, so they are
 frozen (`gc.freeze`: never scanned again), and the young generation is collected every 20,000
 allocations. Requests free their objects by reference counting; only cycles wait for a collection,
-and they are few and small. Measured at C = 80 (docs/benchmarks.md, session 6): p99 186-201 ms
-before, 146-152 ms after; server CPU per completion -14%.
+and they are few and small. Measured at C = 80 (docs/benchmarks.md, session 6): p99 170-189 ms
+before, 133-152 ms after; 6-10% more completions/s.
 """
 
 from __future__ import annotations
